@@ -1,0 +1,1 @@
+"""Benchmarks for referral_hub: run them with `make bench` (see bench/README.md)."""

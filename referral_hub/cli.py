@@ -1,0 +1,118 @@
+"""Command-line tools: `flask --app referral_hub seed|users ...`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from referral_hub import demo
+from referral_hub.accounts import operations as accounts
+from referral_hub.accounts.models import Organization, Role, User
+from referral_hub.core.errors import AppError
+from referral_hub.extensions import db
+
+seed_cli = AppGroup("seed", help="Load demo and synthetic data.")
+users_cli = AppGroup("users", help="Create and list users, issue API tokens.")
+
+
+def _fail(exc: AppError) -> None:
+    db.session.rollback()
+    details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+    raise click.ClickException(f"{exc.message} {details}".strip())
+
+
+@seed_cli.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
+def seed_demo(if_empty: bool) -> None:
+    """Load the Minneapolis demo organizations, sites and users (safe to run again)."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("Database already has data; demo not loaded.")
+        return
+    try:
+        report = demo.load_demo(current_app.config["DEMO_PASSWORD"])
+    except AppError as exc:
+        _fail(exc)
+    db.session.commit()
+    created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing"
+    updated = ", ".join(f"{n} {k}" for k, n in report.updated.items()) or "nothing"
+    click.echo(f"Demo loaded. Created: {created}. Updated: {updated}.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--org", "org_slug", required=True, help="Organization short name (slug).")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default=None, help="Display name (defaults to the e-mail's local part).")
+@click.option("--locale", default=None)
+@click.option("--password", envvar="RH_USER_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="Read from RH_USER_PASSWORD, else prompted.")
+def users_create(email, org_slug, role, name, locale, password) -> None:
+    """Create a user with a role in an organization."""
+    org = db.session.scalar(select(Organization).where(Organization.slug == org_slug))
+    if org is None:
+        raise click.ClickException(f"No organization with short name {org_slug!r}.")
+    try:
+        user = accounts.create_user(email=email, name=name or email.split("@")[0],
+                                    password=password, organization=org, role=role,
+                                    locale=locale)
+    except AppError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"Created {user.email} as {role} at {org.slug}.")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """One user a line, tab-separated: email, organization, role (several joined by commas)."""
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        ordered = sorted(user.memberships, key=lambda m: m.id)
+        orgs = ",".join(m.organization.slug for m in ordered)
+        roles = ",".join(m.role.value for m in ordered)
+        click.echo(f"{user.email}\t{orgs}\t{roles}")
+
+
+@users_cli.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", help="A name to recognise the token by.")
+@click.option("--days", type=int, default=None, help="Expire after this many days.")
+def users_token(email: str, name: str, days: int | None) -> None:
+    """Issue a personal API token; the token is the last word printed."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    if not user.is_active:
+        raise click.ClickException(f"{email} is deactivated.")
+    try:
+        _token, plain = accounts.create_api_token(user, name, expires_in_days=days)
+    except AppError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"API token for {user.email} (shown once): {plain}")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Deactivate a user: every session and token ends at once."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    accounts.update_user(user, is_active=False)
+    db.session.commit()
+    click.echo(f"Deactivated {user.email}.")
+
+
+@seed_cli.command("logins")
+def seed_logins() -> None:
+    """Print the demo logins (for `make run`)."""
+    password = current_app.config["DEMO_PASSWORD"]
+    for item in demo.demo_users():
+        click.echo(f"  {item['role']:<15} {item['email']:<32} ({item['organization']})")
+    click.echo(f"  password for all: {password}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(users_cli)

@@ -1,0 +1,73 @@
+"""Settings from the environment, with safe defaults for the embedded demo."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+SUPPORTED_LANGUAGES = ("en", "es", "so", "hmn")
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """Return the embedded install's secret key, generating it once under instance/."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL so two processes starting together cannot both write a key.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load(instance_path: str) -> dict:
+    """Build the configuration mapping from environment variables."""
+    instance = Path(instance_path)
+    base_url = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    https = base_url.startswith("https://")
+    redis_url = os.environ.get("REDIS_URL")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or _instance_secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance / 'referral_hub.sqlite3'}"
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BASE_URL": base_url,
+        "TIMEZONE": os.environ.get("TIMEZONE", "America/Chicago"),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "America/Chicago"),
+        "LANGUAGES": SUPPORTED_LANGUAGES,
+        # Babel has no locale data for some languages we serve (Hmong): format with this.
+        "FORMAT_FALLBACK_LOCALE": os.environ.get("FORMAT_FALLBACK_LOCALE", "en_US"),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", https),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "__Host-rh_session" if https else "rh_session",
+        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
+        "REMEMBER_COOKIE_DURATION": 0,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session it is bound to
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour"),
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # argon2.profiles name; hashes made with other parameters are upgraded at next login.
+        "ARGON2_PROFILE": os.environ.get("ARGON2_PROFILE", "RFC_9106_LOW_MEMORY"),
+        "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "demo-password-2026"),
+        "API_PAGE_SIZE": 50,
+        "API_MAX_PAGE_SIZE": 200,
+        "HSTS": https,
+    }

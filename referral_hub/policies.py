@@ -1,0 +1,125 @@
+"""Who may see and do what: the one place that decides, and the query helper that applies it.
+
+Every list and every lookup of a tenant-owned record goes through `visible()` or
+`get_visible_or_404()`. A record outside the user's reach answers 404, the same as a record
+that does not exist, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, false, select
+
+from referral_hub.accounts.models import Membership, Organization, Role, User
+from referral_hub.core.errors import Forbidden, NotFound
+from referral_hub.extensions import db
+
+M = TypeVar("M")
+
+CITY_WIDE_READ = {Role.ADMIN, Role.COORDINATOR}
+
+
+def has_role(user: User, *roles: Role) -> bool:
+    """Tell whether the user holds any of these roles in any organization."""
+    return bool(user.roles.intersection(roles))
+
+
+def is_admin(user: User) -> bool:
+    return Role.ADMIN in user.roles
+
+
+def admin_org_ids(user: User) -> set[int]:
+    """Organizations whose members this user manages (provider admins manage their own)."""
+    return {
+        m.organization_id for m in user.memberships if m.role in {Role.PROVIDER_ADMIN, Role.ADMIN}
+    }
+
+
+# --- scopes: one function per model, returning the select of what the user may see ---------
+
+_SCOPES: dict[type, Callable[[User, Select], Select]] = {}
+
+
+def scope(model: type) -> Callable:
+    """Register the visibility rule of a model."""
+
+    def register(fn: Callable[[User, Select], Select]) -> Callable[[User, Select], Select]:
+        _SCOPES[model] = fn
+        return fn
+
+    return register
+
+
+@scope(Organization)
+def _organizations(user: User, stmt: Select) -> Select:
+    if has_role(user, *CITY_WIDE_READ):
+        return stmt
+    return stmt.where(Organization.id.in_(user.organization_ids or {-1}))
+
+
+@scope(User)
+def _users(user: User, stmt: Select) -> Select:
+    if is_admin(user):
+        return stmt
+    # Colleagues only: members of an organization the user belongs to.
+    colleagues = select(Membership.user_id).where(
+        Membership.organization_id.in_(user.organization_ids or {-1})
+    )
+    return stmt.where(User.id.in_(colleagues))
+
+
+@scope(Membership)
+def _memberships(user: User, stmt: Select) -> Select:
+    if is_admin(user):
+        return stmt
+    return stmt.where(Membership.organization_id.in_(user.organization_ids or {-1}))
+
+
+def visible(user: User | None, model: type[M], stmt: Select | None = None) -> Select:
+    """Return a select of the rows of `model` the user may see (nothing for anonymous)."""
+    stmt = stmt if stmt is not None else select(model)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return stmt.where(false())
+    try:
+        rule = _SCOPES[model]
+    except KeyError:
+        raise LookupError(f"no visibility rule declared for {model.__name__}") from None
+    return rule(user, stmt)
+
+
+def get_visible_or_404(user: User | None, model: type[M], ident: Any) -> M:
+    """Load one record the user may see, or raise NotFound (also for records of others)."""
+    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    record = db.session.scalar(visible(user, model).where(pk == ident))
+    if record is None:
+        raise NotFound("Not found.")
+    return record
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+def can_manage_organizations(user: User) -> bool:
+    """Create organizations and edit any listing: administrators only."""
+    return is_admin(user)
+
+
+def can_manage_members(user: User, org: Organization) -> bool:
+    """Add, change and deactivate the members of an organization."""
+    return is_admin(user) or org.id in admin_org_ids(user)
+
+
+def can_manage_user(user: User, target: User) -> bool:
+    """Edit another user: an administrator, or the admin of every organization they belong to."""
+    if is_admin(user):
+        return True
+    managed = admin_org_ids(user)
+    return bool(target.organization_ids) and target.organization_ids <= managed
+
+
+def require(allowed: bool) -> None:
+    """Raise Forbidden unless allowed; used after the record was found visible."""
+    if not allowed:
+        raise Forbidden("You are not allowed to do this.")
