@@ -8,9 +8,11 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from referral_hub import cli
+from referral_hub import (
+    cli,
+    models,  # noqa: F401  (registers every table on the metadata)
+)
 from referral_hub import config as settings
-from referral_hub import models  # noqa: F401  (registers every table on the metadata)
 from referral_hub.accounts import api as accounts_api
 from referral_hub.accounts import auth
 from referral_hub.accounts import views as accounts_views

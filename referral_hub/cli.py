@@ -46,17 +46,28 @@ def seed_demo(if_empty: bool) -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", default=None, help="Display name (defaults to the e-mail's local part).")
 @click.option("--locale", default=None)
-@click.option("--password", envvar="RH_USER_PASSWORD", prompt=True, hide_input=True,
-              confirmation_prompt=True, help="Read from RH_USER_PASSWORD, else prompted.")
+@click.option(
+    "--password",
+    envvar="RH_USER_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Read from RH_USER_PASSWORD, else prompted.",
+)
 def users_create(email, org_slug, role, name, locale, password) -> None:
     """Create a user with a role in an organization."""
     org = db.session.scalar(select(Organization).where(Organization.slug == org_slug))
     if org is None:
         raise click.ClickException(f"No organization with short name {org_slug!r}.")
     try:
-        user = accounts.create_user(email=email, name=name or email.split("@")[0],
-                                    password=password, organization=org, role=role,
-                                    locale=locale)
+        user = accounts.create_user(
+            email=email,
+            name=name or email.split("@")[0],
+            password=password,
+            organization=org,
+            role=role,
+            locale=locale,
+        )
     except AppError as exc:
         _fail(exc)
     db.session.commit()

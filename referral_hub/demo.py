@@ -49,8 +49,18 @@ def load_demo(password: str, seed_dir: Path = SEED_DIR) -> SeedReport:
             site = Site(slug=item["slug"])
             db.session.add(site)
         site.organization = orgs[item["organization"]]
-        for key in ("name", "address_1", "city", "state", "postal_code", "latitude", "longitude",
-                    "phone", "accessibility", "transit_notes"):
+        for key in (
+            "name",
+            "address_1",
+            "city",
+            "state",
+            "postal_code",
+            "latitude",
+            "longitude",
+            "phone",
+            "accessibility",
+            "transit_notes",
+        ):
             setattr(site, key, item.get(key))
         report.count("sites", created)
     db.session.flush()
@@ -59,8 +69,11 @@ def load_demo(password: str, seed_dir: Path = SEED_DIR) -> SeedReport:
         user = db.session.scalar(select(User).where(User.email == item["email"].lower()))
         if user is None:
             accounts.create_user(
-                email=item["email"], name=item["name"], password=password,
-                organization=orgs[item["organization"]], role=item["role"],
+                email=item["email"],
+                name=item["name"],
+                password=password,
+                organization=orgs[item["organization"]],
+                role=item["role"],
                 locale=item.get("locale"),
             )
             report.count("users", True)

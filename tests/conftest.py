@@ -6,15 +6,15 @@ from __future__ import annotations
 import itertools
 import os
 import re
-
 from collections.abc import Callable, Iterator
-
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import orm
 
 from referral_hub import create_app
 from referral_hub.accounts import operations as accounts
@@ -104,9 +104,10 @@ def _transaction(request, app) -> Iterator[None]:
         limiter.reset()
     outer = connection.begin()
     original = db.session
-    db.session = db._make_scoped_session(
-        {"bind": connection, "join_transaction_mode": "create_savepoint"}
-    )
+    # A plain SQLAlchemy session: Flask-SQLAlchemy's own Session.get_bind() would ignore
+    # `bind` and go straight to the engine, outside the transaction.
+    factory = orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    db.session = orm.scoped_session(factory, scopefunc=_app_ctx_id)
     try:
         yield
     finally:
@@ -120,8 +121,9 @@ _seq = itertools.count(1)
 
 @pytest.fixture
 def make_org(app) -> Callable[..., Organization]:
-    def factory(kind: OrgKind | str = OrgKind.PROVIDER, name: str | None = None,
-                slug: str | None = None) -> Organization:
+    def factory(
+        kind: OrgKind | str = OrgKind.PROVIDER, name: str | None = None, slug: str | None = None
+    ) -> Organization:
         n = next(_seq)
         with app.test_request_context():
             org = accounts.create_organization(
@@ -135,15 +137,24 @@ def make_org(app) -> Callable[..., Organization]:
 
 @pytest.fixture
 def make_user(app, make_org) -> Callable[..., User]:
-    def factory(role: Role | str = Role.RESPONDER, org: Organization | None = None,
-                email: str | None = None, password: str = PASSWORD, **kwargs) -> User:
+    def factory(
+        role: Role | str = Role.RESPONDER,
+        org: Organization | None = None,
+        email: str | None = None,
+        password: str = PASSWORD,
+        **kwargs,
+    ) -> User:
         role = Role(role)
         org = org or make_org(kind=ROLE_ORG_KIND[role])
         n = next(_seq)
         with app.test_request_context():
             user = accounts.create_user(
-                email=email or f"user{n}@example.org", name=kwargs.pop("name", f"User {n}"),
-                password=password, organization=db.session.merge(org), role=role, **kwargs
+                email=email or f"user{n}@example.org",
+                name=kwargs.pop("name", f"User {n}"),
+                password=password,
+                organization=db.session.merge(org),
+                role=role,
+                **kwargs,
             )
             db.session.commit()
             return db.session.get(User, user.id)
@@ -166,8 +177,9 @@ class Client(FlaskClient):
     def csrf(self, path: str = "/login") -> str:
         return csrf_from(self.get(path).get_data(as_text=True))
 
-    def post_form(self, path: str, data: dict | None = None, *, token_from: str | None = None,
-                  **kwargs):
+    def post_form(
+        self, path: str, data: dict | None = None, *, token_from: str | None = None, **kwargs
+    ):
         data = dict(data or {})
         data.setdefault("csrf_token", self.csrf(token_from or path))
         return self.post(path, data=data, **kwargs)
@@ -208,5 +220,3 @@ def api_token(app) -> Callable[[User], str]:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "no_transaction: manage database state yourself")
-
-

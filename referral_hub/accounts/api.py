@@ -26,16 +26,24 @@ csrf.exempt(bp)  # bearer requests need none; cookie requests are checked in acc
 
 @bp.get("/me")
 @login_required
-@endpoint(summary="The authenticated user, their roles and organizations", tag="accounts",
-          response=MeSchema)
+@endpoint(
+    summary="The authenticated user, their roles and organizations",
+    tag="accounts",
+    response=MeSchema,
+)
 def me():
     return MeSchema().dump(current_user)
 
 
 @bp.get("/organizations")
 @login_required
-@endpoint(summary="Organizations visible to the caller", tag="accounts", query=PageQuery,
-          response=OrganizationSchema, paginated=True)
+@endpoint(
+    summary="Organizations visible to the caller",
+    tag="accounts",
+    query=PageQuery,
+    response=OrganizationSchema,
+    paginated=True,
+)
 def organizations():
     params = load_query(PageQuery())
     stmt = policies.visible(current_user, Organization).order_by(Organization.name)
@@ -52,8 +60,13 @@ def organization(org_id: int):
 
 @bp.get("/users")
 @login_required
-@endpoint(summary="Users visible to the caller", tag="accounts", query=UserQuerySchema,
-          response=UserSchema, paginated=True)
+@endpoint(
+    summary="Users visible to the caller",
+    tag="accounts",
+    query=UserQuerySchema,
+    response=UserSchema,
+    paginated=True,
+)
 def users():
     params = load_query(UserQuerySchema())
     stmt = policies.visible(current_user, User).order_by(User.name, User.id)
@@ -80,8 +93,14 @@ def user(user_id: int):
 
 @bp.post("/users")
 @login_required
-@endpoint(summary="Create a user with a membership", tag="accounts", body=UserCreateSchema,
-          response=UserSchema, status=201, errors=(403, 404))
+@endpoint(
+    summary="Create a user with a membership",
+    tag="accounts",
+    body=UserCreateSchema,
+    response=UserSchema,
+    status=201,
+    errors=(403, 404),
+)
 def create_user():
     data = load_json(UserCreateSchema())
     org = policies.get_visible_or_404(current_user, Organization, data.pop("organization_id"))
@@ -93,8 +112,13 @@ def create_user():
 
 @bp.patch("/users/<int:user_id>")
 @login_required
-@endpoint(summary="Change a user (deactivating ends their sessions and tokens)", tag="accounts",
-          body=UserUpdateSchema, response=UserSchema, errors=(403, 404))
+@endpoint(
+    summary="Change a user (deactivating ends their sessions and tokens)",
+    tag="accounts",
+    body=UserUpdateSchema,
+    response=UserSchema,
+    errors=(403, 404),
+)
 def update_user(user_id: int):
     target = policies.get_visible_or_404(current_user, User, user_id)
     data = load_json(UserUpdateSchema())

@@ -53,10 +53,14 @@ class TokenForm(FlaskForm):
 
 class OrganizationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    slug = StringField(_l("Short name"), validators=[DataRequired(), Length(max=80)],
-                       description=_l("Lower-case letters, digits and hyphens; used in links."))
-    kind = SelectField(_l("Kind"), choices=lambda: [(k.value, t) for k, t in
-                                                    ORG_KIND_TITLES.items()])
+    slug = StringField(
+        _l("Short name"),
+        validators=[DataRequired(), Length(max=80)],
+        description=_l("Lower-case letters, digits and hyphens; used in links."),
+    )
+    kind = SelectField(
+        _l("Kind"), choices=lambda: [(k.value, t) for k, t in ORG_KIND_TITLES.items()]
+    )
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
     website = StringField(_l("Website"), validators=[Optional(), URL(), Length(max=300)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])

@@ -139,9 +139,7 @@ class Membership(TimestampMixin, Base):
     role: Mapped[Role] = mapped_column(StrEnumType(Role))
 
     user: Mapped[User] = relationship(back_populates="memberships")
-    organization: Mapped[Organization] = relationship(
-        back_populates="memberships", lazy="joined"
-    )
+    organization: Mapped[Organization] = relationship(back_populates="memberships", lazy="joined")
 
 
 class UserSession(TimestampMixin, Base):

@@ -51,7 +51,8 @@ def normalize_email(email: str) -> str:
         info = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValidationFailed(
-            _("Enter a valid e-mail address."), fields={"email": [_("Enter a valid e-mail address.")]}
+            _("Enter a valid e-mail address."),
+            fields={"email": [_("Enter a valid e-mail address.")]},
         ) from exc
     return info.normalized.lower()
 
@@ -77,8 +78,9 @@ def create_organization(
 ) -> Organization:
     """Create an organization with a unique name and slug."""
     org = Organization(kind=OrgKind(kind), is_active=True)
-    _apply_organization(org, name=name, slug=slug, phone=phone, website=website,
-                        description=description)
+    _apply_organization(
+        org, name=name, slug=slug, phone=phone, website=website, description=description
+    )
     db.session.add(org)
     db.session.flush()
     return org
@@ -116,7 +118,9 @@ def _apply_organization(org: Organization, **values) -> None:
         if not SLUG_RE.match(slug):
             errors["slug"] = [_("Use lower-case letters, digits and single hyphens.")]
         elif db.session.scalar(
-            select(Organization.id).where(Organization.slug == slug, Organization.id != (org.id or 0))
+            select(Organization.id).where(
+                Organization.slug == slug, Organization.id != (org.id or 0)
+            )
         ):
             errors["slug"] = [_("Another organization already uses this short name.")]
         org.slug = slug
@@ -354,7 +358,7 @@ def revoke_session(user: User, session_id: int) -> None:
 
 # --- API tokens ----------------------------------------------------------------------------
 
-TOKEN_PREFIX = "rh_"
+TOKEN_PREFIX = "rh_"  # noqa: S105  (a public prefix that marks our tokens, not a secret)
 
 
 def create_api_token(user: User, name: str, *, expires_in_days: int | None = None):

@@ -41,8 +41,9 @@ class UserSchema(Schema):
 
 
 class MeSchema(UserSchema):
-    roles = fields.Method("get_roles", dump_only=True,
-                          metadata={"type": "array", "items": {"type": "string"}})
+    roles = fields.Method(
+        "get_roles", dump_only=True, metadata={"type": "array", "items": {"type": "string"}}
+    )
 
     def get_roles(self, user) -> list[str]:
         return sorted(role.value for role in user.roles)
@@ -58,10 +59,12 @@ class UserCreateSchema(Schema):
     name = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
     organization_id = fields.Integer(required=True, load_only=True)
     role = fields.Enum(Role, by_value=True, required=True, load_only=True)
-    password = fields.String(load_only=True, load_default=None,
-                             validate=validate.Length(min=12, max=200))
-    locale = fields.String(load_only=True, load_default=None,
-                           validate=validate.OneOf(SUPPORTED_LANGUAGES))
+    password = fields.String(
+        load_only=True, load_default=None, validate=validate.Length(min=12, max=200)
+    )
+    locale = fields.String(
+        load_only=True, load_default=None, validate=validate.OneOf(SUPPORTED_LANGUAGES)
+    )
 
 
 class UserUpdateSchema(Schema):
@@ -70,8 +73,9 @@ class UserUpdateSchema(Schema):
 
     email = fields.Email(load_only=True)
     name = fields.String(load_only=True, validate=validate.Length(min=1, max=200))
-    locale = fields.String(load_only=True, allow_none=True,
-                           validate=validate.OneOf(SUPPORTED_LANGUAGES))
+    locale = fields.String(
+        load_only=True, allow_none=True, validate=validate.OneOf(SUPPORTED_LANGUAGES)
+    )
     is_active = fields.Boolean(load_only=True)
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -48,8 +57,9 @@ def login():
         if user is None:
             form.form_errors.append(_("E-mail or password is not correct."))
         else:
-            key = ops.start_session(user, lifetime=session_lifetime(),
-                                    user_agent=request.user_agent.string)
+            key = ops.start_session(
+                user, lifetime=session_lifetime(), user_agent=request.user_agent.string
+            )
             db.session.commit()
             session.clear()
             session.permanent = True
@@ -77,7 +87,9 @@ def logout():
 
 
 def _account_page(status: int = 200, **forms):
-    forms.setdefault("profile_form", ProfileForm(obj=current_user, locale=current_user.locale or ""))
+    forms.setdefault(
+        "profile_form", ProfileForm(obj=current_user, locale=current_user.locale or "")
+    )
     forms.setdefault("password_form", PasswordForm())
     forms.setdefault("token_form", TokenForm())
     return render_template(
@@ -126,14 +138,16 @@ def change_password():
     if not form.validate():
         return _account_page(422, password_form=form)
     try:
-        ops.set_password(current_user, form.new_password.data,
-                         current_password=form.current_password.data)
+        ops.set_password(
+            current_user, form.new_password.data, current_password=form.current_password.data
+        )
     except ValidationFailed as exc:
         apply_errors(form, exc)
         return _account_page(422, password_form=form)
     # Every session ended, this one included: continue in a fresh one.
-    key = ops.start_session(current_user, lifetime=session_lifetime(),
-                            user_agent=request.user_agent.string)
+    key = ops.start_session(
+        current_user, lifetime=session_lifetime(), user_agent=request.user_agent.string
+    )
     db.session.commit()
     user = current_user._get_current_object()
     session.clear()
@@ -151,8 +165,9 @@ def create_token():
     if not form.validate():
         return _account_page(422, token_form=form)
     try:
-        _token, plain = ops.create_api_token(current_user, form.name.data,
-                                             expires_in_days=form.expires_in_days.data)
+        _token, plain = ops.create_api_token(
+            current_user, form.name.data, expires_in_days=form.expires_in_days.data
+        )
     except ValidationFailed as exc:
         apply_errors(form, exc)
         return _account_page(422, token_form=form)
@@ -197,8 +212,11 @@ def organizations():
     orgs = db.session.scalars(
         policies.visible(current_user, Organization).order_by(Organization.name)
     ).all()
-    return render_template("accounts/organizations.html", organizations=orgs,
-                           can_create=policies.can_manage_organizations(current_user))
+    return render_template(
+        "accounts/organizations.html",
+        organizations=orgs,
+        can_create=policies.can_manage_organizations(current_user),
+    )
 
 
 @admin_bp.route("/organizations/new", methods=["GET", "POST"])
@@ -209,8 +227,11 @@ def new_organization():
     if form.validate_on_submit():
         try:
             org = ops.create_organization(
-                name=form.name.data, slug=form.slug.data, kind=form.kind.data,
-                phone=form.phone.data, website=form.website.data,
+                name=form.name.data,
+                slug=form.slug.data,
+                kind=form.kind.data,
+                phone=form.phone.data,
+                website=form.website.data,
                 description=form.description.data,
             )
         except ValidationFailed as exc:
@@ -254,9 +275,14 @@ def edit_organization(org_id: int):
     if form.validate_on_submit():
         try:
             ops.update_organization(
-                org, name=form.name.data, slug=form.slug.data, kind=form.kind.data,
-                phone=form.phone.data, website=form.website.data,
-                description=form.description.data, is_active=form.is_active.data,
+                org,
+                name=form.name.data,
+                slug=form.slug.data,
+                kind=form.kind.data,
+                phone=form.phone.data,
+                website=form.website.data,
+                description=form.description.data,
+                is_active=form.is_active.data,
             )
         except ValidationFailed as exc:
             db.session.rollback()
@@ -310,8 +336,12 @@ def new_user():
         policies.require(policies.can_manage_members(current_user, org))
         try:
             user = ops.create_user(
-                email=form.email.data, name=form.name.data, password=form.password.data or None,
-                organization=org, role=form.role.data, locale=form.locale.data or None,
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data or None,
+                organization=org,
+                role=form.role.data,
+                locale=form.locale.data or None,
             )
         except ValidationFailed as exc:
             apply_errors(form, exc)
@@ -354,8 +384,13 @@ def update_user(user_id: int):
     membership_form.organization_id.choices = _manageable_org_choices()
     if form.validate():
         try:
-            ops.update_user(target, name=form.name.data, email=form.email.data,
-                            locale=form.locale.data, is_active=form.is_active.data)
+            ops.update_user(
+                target,
+                name=form.name.data,
+                email=form.email.data,
+                locale=form.locale.data,
+                is_active=form.is_active.data,
+            )
         except ValidationFailed as exc:
             db.session.rollback()
             apply_errors(form, exc)

@@ -116,8 +116,11 @@ def handle_app_error(exc: AppError):
 
 
 def handle_csrf_error(exc: CSRFError):
-    return render_error(400, "csrf_failed", _("The form expired or was sent from elsewhere. "
-                                              "Please reload the page and try again."))
+    return render_error(
+        400,
+        "csrf_failed",
+        _("The form expired or was sent from elsewhere. Please reload the page and try again."),
+    )
 
 
 def handle_unexpected(exc: Exception):

@@ -24,16 +24,22 @@ def test_unknown_user_gets_the_same_answer(client):
 def test_login_redirects_to_a_local_next(client, make_user):
     user = make_user("responder")
     response = client.post_form(
-        "/login", {"email": user.email, "password": "correct horse battery staple",
-                   "next": "/account"}
+        "/login",
+        {"email": user.email, "password": "correct horse battery staple", "next": "/account"},
     )
     assert response.headers["Location"] == "/account"
 
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/", "/\\evil.example", "http:/evil.example",
-     "javascript:alert(1)", "/\r\nLocation: https://evil.example"],
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+        "/\r\nLocation: https://evil.example",
+    ],
 )
 def test_login_refuses_off_site_next(client, make_user, target):
     user = make_user("responder")
@@ -47,9 +53,16 @@ def test_login_refuses_off_site_next(client, make_user, target):
 
 @pytest.mark.parametrize(
     ("target", "ok"),
-    [("/account", True), ("/admin/users?q=a", True), ("//x.example", False),
-     ("https://x.example", False), ("", False), (None, False), ("/\\x.example", False),
-     ("/\tx", False)],
+    [
+        ("/account", True),
+        ("/admin/users?q=a", True),
+        ("//x.example", False),
+        ("https://x.example", False),
+        ("", False),
+        (None, False),
+        ("/\\x.example", False),
+        ("/\tx", False),
+    ],
 )
 def test_is_local_path(target, ok):
     assert is_local_path(target) is ok
@@ -60,11 +73,14 @@ def test_login_is_rate_limited(client, make_user, app):
     limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
     token = client.csrf()
     for _ in range(limit):
-        response = client.post("/login", data={"email": user.email, "password": "bad password!",
-                                               "csrf_token": token})
+        response = client.post(
+            "/login", data={"email": user.email, "password": "bad password!", "csrf_token": token}
+        )
         assert response.status_code == 422
-    response = client.post("/login", data={"email": user.email, "password": "correct horse "
-                                            "battery staple", "csrf_token": token})
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": "correct horse battery staple", "csrf_token": token},
+    )
     assert response.status_code == 429
     assert "Too many attempts" in response.get_data(as_text=True)
     # Reading the page is not limited: only attempts are.

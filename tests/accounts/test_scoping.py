@@ -28,13 +28,20 @@ def two_tenants(app, make_org, make_user, client, api_token):
             "org_id": theirs.id,
             "user_id": stranger.id,
             "membership_id": db.session.query(Membership.id)
-            .filter_by(user_id=stranger.id).scalar(),
+            .filter_by(user_id=stranger.id)
+            .scalar(),
             "token_id": ops.user_api_tokens(db.session.get(User, stranger.id))[0].id,
-            "session_id": db.session.query(UserSession.id)
-            .filter_by(user_id=stranger.id).scalar(),
+            "session_id": db.session.query(UserSession.id).filter_by(user_id=stranger.id).scalar(),
         }
-    return {"me": me, "colleague": colleague, "stranger": stranger, "mine": mine,
-            "theirs": theirs, "foreign": foreign, "my_token": api_token(me)}
+    return {
+        "me": me,
+        "colleague": colleague,
+        "stranger": stranger,
+        "mine": mine,
+        "theirs": theirs,
+        "foreign": foreign,
+        "my_token": api_token(me),
+    }
 
 
 def _routes_with_ids(app):
@@ -72,9 +79,10 @@ def test_foreign_records_are_unchanged_after_the_attempts(app, client, two_tenan
     for rule, names in _routes_with_ids(app):
         if rule.rule.startswith("/api/") or "POST" not in rule.methods:
             continue
-        client.post(_fill(rule, names, two_tenants["foreign"]),
-                    data={"csrf_token": client.csrf("/account"), "name": "Hijacked",
-                          "is_active": ""})
+        client.post(
+            _fill(rule, names, two_tenants["foreign"]),
+            data={"csrf_token": client.csrf("/account"), "name": "Hijacked", "is_active": ""},
+        )
     with app.app_context():
         stranger = db.session.get(User, two_tenants["stranger"].id)
         assert stranger.is_active and stranger.name != "Hijacked"
@@ -95,33 +103,54 @@ def test_lists_show_only_own_organization(client, two_tenants, make_user):
     orgs = client.get("/api/v1/organizations", headers=headers).get_json()
     assert [o["id"] for o in orgs["items"]] == [two_tenants["mine"].id]
     # Filtering by a foreign organization finds nothing rather than leaking its members.
-    foreign = client.get(f"/api/v1/users?organization_id={two_tenants['theirs'].id}",
-                         headers=headers).get_json()
+    foreign = client.get(
+        f"/api/v1/users?organization_id={two_tenants['theirs'].id}", headers=headers
+    ).get_json()
     assert foreign["items"] == [] and foreign["total"] == 0
 
 
 def test_provider_admin_cannot_create_users_in_another_organization(client, two_tenants):
     headers = {"Authorization": f"Bearer {two_tenants['my_token']}"}
-    response = client.post("/api/v1/users", headers=headers, json={
-        "email": "new@example.org", "name": "New", "role": "provider_staff",
-        "organization_id": two_tenants["theirs"].id, "password": PASSWORD})
+    response = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "email": "new@example.org",
+            "name": "New",
+            "role": "provider_staff",
+            "organization_id": two_tenants["theirs"].id,
+            "password": PASSWORD,
+        },
+    )
     assert response.status_code == 404
-    response = client.post("/api/v1/users", headers=headers, json={
-        "email": "new@example.org", "name": "New", "role": "provider_staff",
-        "organization_id": two_tenants["mine"].id, "password": PASSWORD})
+    response = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "email": "new@example.org",
+            "name": "New",
+            "role": "provider_staff",
+            "organization_id": two_tenants["mine"].id,
+            "password": PASSWORD,
+        },
+    )
     assert response.status_code == 201
 
 
 def test_staff_can_see_but_not_edit_colleagues(client, two_tenants, api_token):
     token = api_token(two_tenants["colleague"])
-    response = client.patch(f"/api/v1/users/{two_tenants['me'].id}", json={"name": "x"},
-                            headers={"Authorization": f"Bearer {token}"})
+    response = client.patch(
+        f"/api/v1/users/{two_tenants['me'].id}",
+        json={"name": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
 
 
-def test_coordinator_reads_every_organization_but_not_their_users(client, make_user, two_tenants,
-                                                                  api_token):
+def test_coordinator_reads_every_organization_but_not_their_users(
+    client, make_user, two_tenants, api_token
+):
     coordinator = make_user(Role.COORDINATOR)
     headers = {"Authorization": f"Bearer {api_token(coordinator)}"}
     response = client.get(f"/api/v1/organizations/{two_tenants['theirs'].id}", headers=headers)

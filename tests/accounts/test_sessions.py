@@ -66,8 +66,11 @@ def test_password_change_ends_other_sessions_and_keeps_this_one(client, login_as
 
     response = client.post_form(
         "/account/password",
-        {"current_password": PASSWORD, "new_password": "a brand new passphrase",
-         "confirm": "a brand new passphrase"},
+        {
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
         token_from="/account",
     )
     assert response.status_code == 302
@@ -84,8 +87,11 @@ def test_password_change_with_wrong_current_password_keeps_input_errors(client, 
     login_as("responder")
     response = client.post_form(
         "/account/password",
-        {"current_password": "not my password", "new_password": "a brand new passphrase",
-         "confirm": "a brand new passphrase"},
+        {
+            "current_password": "not my password",
+            "new_password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
         token_from="/account",
     )
     assert response.status_code == 422

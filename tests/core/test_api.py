@@ -84,15 +84,19 @@ def test_account_page_issues_a_token_once(client, login_as):
 def test_bad_json_body_answers_the_error_shape(client, make_user, api_token):
     admin = make_user(Role.ADMIN)
     headers = bearer(api_token(admin))
-    response = client.post("/api/v1/users", headers=headers, data="{not json",
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/users", headers=headers, data="{not json", content_type="application/json"
+    )
     assert_error_shape(response, 422, "invalid_json")
 
 
 def test_invalid_fields_are_listed(client, make_user, api_token):
     admin = make_user(Role.ADMIN)
-    response = client.post("/api/v1/users", headers=bearer(api_token(admin)),
-                           json={"email": "not-an-email", "role": "wizard", "surprise": 1})
+    response = client.post(
+        "/api/v1/users",
+        headers=bearer(api_token(admin)),
+        json={"email": "not-an-email", "role": "wizard", "surprise": 1},
+    )
     error = assert_error_shape(response, 422, "validation_failed")
     assert {"email", "role", "name", "organization_id", "surprise"} <= set(error["fields"])
 
@@ -100,9 +104,16 @@ def test_invalid_fields_are_listed(client, make_user, api_token):
 def test_rule_violations_from_operations_use_the_shape(client, make_user, api_token, make_org):
     admin = make_user(Role.ADMIN)
     provider = make_org("provider")
-    response = client.post("/api/v1/users", headers=bearer(api_token(admin)), json={
-        "email": admin.email, "name": "Dup", "role": "dispatcher",
-        "organization_id": provider.id})
+    response = client.post(
+        "/api/v1/users",
+        headers=bearer(api_token(admin)),
+        json={
+            "email": admin.email,
+            "name": "Dup",
+            "role": "dispatcher",
+            "organization_id": provider.id,
+        },
+    )
     error = assert_error_shape(response, 422, "validation_failed")
     assert set(error["fields"]) == {"email", "role"}
 
