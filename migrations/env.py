@@ -51,7 +51,6 @@ def render_item(type_, obj, autogen_context):
 
     if type_ == "type" and isinstance(obj, TypeDecorator):
         impl = obj.impl
-        autogen_context.imports.add("import sqlalchemy as sa")
         return f"sa.{impl!r}"
     return False
 
