@@ -9,6 +9,10 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from queue import Empty
+from typing import Any
 
 # Only loopback is ever targeted: there is deliberately no host parameter.
 HOST = "127.0.0.1"
@@ -16,6 +20,8 @@ WARMUP_SECONDS = 2.0
 DEFAULT_SECONDS = 10.0
 # One request may never hold a worker past the end of the run by more than this.
 REQUEST_TIMEOUT = 5.0
+# Spawning the load processes takes about a second; this much means something is wrong.
+START_TIMEOUT = 60.0
 
 
 @dataclass
@@ -76,9 +82,16 @@ def _one_request(port: int, path: str, headers: dict[str, str]) -> int:
 
 
 def _worker(
-    port: int, path: str, headers: dict[str, str], start: float, end: float
-) -> tuple[list[float], Counter[str]]:
-    """Request path back to back until `end`; return in-window 200 latencies and all errors."""
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    ready: Queue[int],
+    go: Queue[tuple[float, float]],
+    results: Queue[tuple[list[float], Counter[str]]],
+) -> None:
+    """Request path back to back inside the window sent on `go`; put latencies and errors."""
+    ready.put(os.getpid())
+    start, end = go.get(timeout=START_TIMEOUT)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     # time.monotonic is one system-wide clock on the POSIX systems gunicorn runs on, so the
@@ -96,7 +109,21 @@ def _worker(
             errors[f"HTTP {status}"] += 1
         elif start <= finished <= end:
             latencies.append((time.perf_counter() - began) * 1000.0)
-    return latencies, errors
+    results.put((latencies, errors))
+
+
+def _get_all(queue: Queue[Any], procs: list[BaseProcess], deadline: float) -> list[Any]:
+    """One item from every worker, failing fast if a worker dies or the deadline passes."""
+    items: list[Any] = []
+    while len(items) < len(procs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("load workers did not report in time")
+        try:
+            items.append(queue.get(timeout=0.2))
+        except Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                raise RuntimeError("a load worker died; see its traceback above") from None
+    return items
 
 
 def run_load(
@@ -111,17 +138,29 @@ def run_load(
     """Load http://127.0.0.1:port/path from `processes` processes; measure after a warm-up."""
     seconds = measure_seconds() if seconds is None else seconds
     # spawn, not fork: the workers need nothing from this process, and forking a parent that
-    # may hold threads or open sockets is a source of hard-to-explain hangs.
+    # may hold threads or open sockets is a source of hard-to-explain hangs. Spawning takes
+    # about a second, hence the handshake below instead of starting the clock at once.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(processes) as pool:
-        # The window is fixed before the workers start so that their start-up time is part of
-        # the warm-up, and every worker measures the same span.
+    ready, go, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    args = (port, path, headers or {}, ready, go, results)
+    procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    try:
+        _get_all(ready, procs, time.monotonic() + START_TIMEOUT)
+        # The window is fixed only once every worker runs, and is the same for all of them.
         start = time.monotonic() + warmup
         end = start + seconds
-        args = [(port, path, headers or {}, start, end)] * processes
-        pending = pool.starmap_async(_worker, args)
+        for _ in procs:
+            go.put((start, end))
         # Workers stop by themselves at `end`; allow for one last slow request plus shutdown.
-        parts = pending.get(timeout=warmup + seconds + 2 * REQUEST_TIMEOUT + 10)
+        parts = _get_all(results, procs, end + 2 * REQUEST_TIMEOUT + 10)
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
     result = LoadResult(ok=0, seconds=seconds)
     for latencies, errors in parts:
         result.ok += len(latencies)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin
+from sqlalchemy.exc import OperationalError
 
 from referral_hub.accounts import operations as ops
 from referral_hub.core.api import error_response, is_api_request
@@ -29,8 +30,21 @@ def load_user_from_session(key: str):
     g.auth_method = "session"
     g.user_session_id = user_session.id
     if ops.touch(user_session, "last_seen_at"):
-        db.session.commit()
+        _commit_bookkeeping()
     return user
+
+
+def _commit_bookkeeping() -> None:
+    """Save last-seen / last-used times; losing one to a concurrent writer is harmless.
+
+    On SQLite a read transaction cannot always upgrade to a write while another process
+    writes; that must never turn a page view into an error.
+    """
+    try:
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
+        current_app.logger.info("skipped a last-use update: database busy")
 
 
 def load_user_from_bearer(req):
@@ -45,7 +59,7 @@ def load_user_from_bearer(req):
     user, api_token = found
     g.auth_method = "token"
     if ops.touch(api_token, "last_used_at"):
-        db.session.commit()
+        _commit_bookkeeping()
     return user
 
 
