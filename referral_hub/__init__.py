@@ -18,6 +18,8 @@ from referral_hub.accounts import auth
 from referral_hub.accounts import views as accounts_views
 from referral_hub.core import meta_api
 from referral_hub.core.security import configure_password_hashing
+from referral_hub.directory import hsds_api
+from referral_hub.matching import api as matching_api
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
 from referral_hub.web import security
 from referral_hub.web import views as web_views
@@ -74,6 +76,8 @@ def register_blueprints(app: Flask) -> None:
         accounts_views.admin_bp,
         meta_api.bp,
         accounts_api.bp,
+        hsds_api.bp,
+        matching_api.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -11,6 +11,7 @@ from referral_hub import demo
 from referral_hub.accounts import operations as accounts
 from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.core.errors import AppError
+from referral_hub.directory.hsds_cli import hsds_cli
 from referral_hub.extensions import db
 
 seed_cli = AppGroup("seed", help="Load demo and synthetic data.")
@@ -127,3 +128,4 @@ def seed_logins() -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(seed_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(hsds_cli)

@@ -20,6 +20,7 @@ from referral_hub import create_app
 from referral_hub.accounts import operations as accounts
 from referral_hub.accounts.models import Organization, OrgKind, Role, User
 from referral_hub.extensions import db, limiter
+from referral_hub.geo.service import invalidate_gazetteer
 
 PASSWORD = "correct horse battery staple"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -102,6 +103,7 @@ def _transaction(request, app) -> Iterator[None]:
     with app.app_context():
         connection = db.engine.connect()
         limiter.reset()
+        invalidate_gazetteer()  # cached places may come from a rolled-back test
     outer = connection.begin()
     original = db.session
     # A plain SQLAlchemy session: Flask-SQLAlchemy's own Session.get_bind() would ignore
