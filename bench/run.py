@@ -23,12 +23,14 @@ from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from bench import http as http_group  # noqa: E402
+from bench import match as match_group  # noqa: E402
 
 Figures = dict[str, dict[str, float | str]]
 
 # Explicit, not discovered from the file system: adding a group is a reviewed one-line change.
 GROUPS: dict[str, Callable[[], Figures]] = {
     "http": http_group.run,
+    "match": match_group.run,
 }
 RESULTS = BENCH_DIR / "results.json"
 
@@ -39,7 +41,8 @@ def machine() -> dict[str, object]:
         "cpus": os.cpu_count(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
-        # Every group benches a fresh SQLite database in a temporary directory.
+        # Groups bench fresh databases in temporary directories; "match" also on the
+        # local PostgreSQL server when it answers (its figures are named *_postgres_*).
         "database": f"SQLite {sqlite3.sqlite_version}",
     }
 

@@ -19,8 +19,10 @@ from referral_hub.accounts import views as accounts_views
 from referral_hub.core import meta_api
 from referral_hub.core.security import configure_password_hashing
 from referral_hub.directory import hsds_api
-from referral_hub.matching import api as matching_api
+from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
+from referral_hub.matching import api as matching_api
+from referral_hub.matching import views as matching_views
 from referral_hub.web import security
 from referral_hub.web import views as web_views
 from referral_hub.web.i18n import formatting_locale
@@ -77,7 +79,9 @@ def register_blueprints(app: Flask) -> None:
         meta_api.bp,
         accounts_api.bp,
         hsds_api.bp,
+        directory_views.bp,
         matching_api.bp,
+        matching_views.bp,
     ):
         app.register_blueprint(blueprint)
 

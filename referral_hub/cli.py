@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from referral_hub import demo
+from referral_hub import demo, synthetic
 from referral_hub.accounts import operations as accounts
 from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.core.errors import AppError
@@ -39,6 +39,19 @@ def seed_demo(if_empty: bool) -> None:
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing"
     updated = ", ".join(f"{n} {k}" for k, n in report.updated.items()) or "nothing"
     click.echo(f"Demo loaded. Created: {created}. Updated: {updated}.")
+
+
+@seed_cli.command("synthetic")
+@click.option("--programs", type=click.IntRange(1, 1_000_000), default=20000, show_default=True)
+@click.option("--sites", type=click.IntRange(1, 2_000_000), default=50000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same data.")
+def seed_synthetic(programs: int, sites: int, seed: int) -> None:
+    """Build a large synthetic directory for benchmarks (once per database)."""
+    try:
+        counts = synthetic.build(programs, sites, seed)
+    except synthetic.SyntheticExists as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Synthetic directory: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
 @users_cli.command("create")

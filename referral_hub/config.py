@@ -70,4 +70,11 @@ def load(instance_path: str) -> dict:
         "API_PAGE_SIZE": 50,
         "API_MAX_PAGE_SIZE": 200,
         "HSTS": https,
+        # Geo: "offline" (default, no network); remote backends come with transport.
+        "GEO_BACKEND": os.environ.get("GEO_BACKEND", "offline"),
+        "GEO_GAZETTEER_TTL": int(os.environ.get("GEO_GAZETTEER_TTL", "300")),
+        # Matching considers sites within this radius, at most the nearest N of them.
+        "MATCH_RADIUS_KM": float(os.environ.get("MATCH_RADIUS_KM", "40")),
+        "MATCH_MAX_SITES": int(os.environ.get("MATCH_MAX_SITES", "1000")),
+        "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "2000")),
     }

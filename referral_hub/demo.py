@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import time
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 from sqlalchemy import select

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import AnonymousUserMixin
+from flask_login import AnonymousUserMixin, current_user
 from sqlalchemy.exc import OperationalError
 
 from referral_hub.accounts import operations as ops
@@ -77,6 +77,8 @@ def csrf_for_cookie_auth() -> None:
         return  # unknown paths and methods answer 404/405 first
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
         return
+    if not current_user.is_authenticated:
+        return  # nothing to forge without a session: the view answers 401
     csrf.protect()
 
 

@@ -173,7 +173,14 @@ def set_languages(program: Program, languages: Iterable[tuple[str, str]]) -> Non
             message = _("Use a language code such as en, es, so or hmn.")
             raise ValidationFailed(message, fields={"languages": [message]})
         wanted[code] = LanguageMode(mode)
-    program.languages = [ProgramLanguage(language=c, mode=m) for c, m in wanted.items()]
+    # Update rows in place: replacing the list would insert before it deletes and trip the
+    # (program, language) unique constraint.
+    for row in list(program.languages):
+        if row.language in wanted:
+            row.mode = wanted.pop(row.language)
+        else:
+            program.languages.remove(row)
+    program.languages.extend(ProgramLanguage(language=c, mode=m) for c, m in wanted.items())
 
 
 def set_service_areas(program: Program, areas: Iterable[dict[str, Any]]) -> None:

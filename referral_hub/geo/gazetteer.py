@@ -100,9 +100,10 @@ def _score(query: str, key: str, matcher: SequenceMatcher) -> tuple[int, float] 
         # Contained from the start of a word: "midtown sta" in "lake st midtown station".
         if f" {query}" in f" {key}":
             return CONTAINS, closeness
-    # The whole name said within a longer phrase: "midtown global market entrance".
+    # The whole name said within a longer phrase ("midtown global market entrance"): a
+    # weaker sign than the other way round, so it ranks with the typos, by how much it covers.
     if len(key) > MIN_PARTIAL_LEN and f" {key} " in f" {query} ":
-        return CONTAINS, closeness * 0.5
+        return FUZZY, closeness
     if len(query) < MIN_FUZZY_LEN:
         return None
     # Against the whole key, and against its first words, so that a typo in a name still
@@ -122,9 +123,31 @@ def _score(query: str, key: str, matcher: SequenceMatcher) -> tuple[int, float] 
 class GazetteerIndex:
     """Places with their match keys computed once, searched by name or address."""
 
+    # Grid cells of about 1 km for nearby lookups (reverse geocoding) without a full scan.
+    CELL_DEGREES = 0.01
+
     def __init__(self, places: Sequence[Place]) -> None:
         self.places = places
         self._entries = [(place, _keys(place)) for place in places]
+        self._cells: dict[tuple[int, int], list[Place]] = {}
+        for place in places:
+            self._cells.setdefault(self._cell(place.point.lat, place.point.lon), []).append(place)
+
+    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
+        return int(lat // self.CELL_DEGREES), int(lon // self.CELL_DEGREES)
+
+    def near(self, min_lat: float, min_lon: float, max_lat: float, max_lon: float
+             ) -> list[Place]:
+        """Places inside a small bounding box, read from the grid cells it covers."""
+        lat0, lon0 = self._cell(min_lat, min_lon)
+        lat1, lon1 = self._cell(max_lat, max_lon)
+        if (lat1 - lat0 + 1) * (lon1 - lon0 + 1) > 400:  # a big box: scanning is cheaper
+            candidates = self.places
+        else:
+            candidates = [place for i in range(lat0, lat1 + 1) for j in range(lon0, lon1 + 1)
+                          for place in self._cells.get((i, j), ())]
+        return [p for p in candidates
+                if min_lat <= p.point.lat <= max_lat and min_lon <= p.point.lon <= max_lon]
 
     def search(self, *queries: str) -> list[Match]:
         """Places matching any of `queries`, best first; each place once, at its best."""

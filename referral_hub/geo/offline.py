@@ -82,10 +82,6 @@ class Piecewise:
             bases.append(bases[-1] + (end - start) * rate)
         return cls(ends, starts, tuple(bases), rates)
 
-    def __call__(self, x: float) -> float:
-        i = bisect_left(self.ends, x)
-        return self.bases[i] + (x - self.starts[i]) * self.rates[i]
-
 
 ROUTE_KM = Piecewise.of(CIRCUITY_BANDS)  # straight-line km → estimated street km
 
@@ -93,15 +89,16 @@ ROUTE_KM = Piecewise.of(CIRCUITY_BANDS)  # straight-line km → estimated street
 def estimator(mode: Mode) -> Callable[[float], TravelEstimate]:
     """A function from straight-line km to this mode's estimate, with its tables bound."""
     model = MODE_MODELS[mode]
-    route = ROUTE_KM
     # Minutes per km of route, band by band.
     pace = Piecewise.of([(end, 60.0 / kmh) for end, kmh in model.speeds])
     overhead, low, high = model.overhead_min, model.low, model.high
+    route = ROUTE_KM
     r_ends, r_starts, r_bases, r_rates = route.ends, route.starts, route.bases, route.rates
     p_ends, p_starts, p_bases, p_rates = pace.ends, pace.starts, pace.bases, pace.rates
 
     def from_km(straight_km: float) -> TravelEstimate:
-        # Piecewise.__call__ twice, inlined: this runs once per matrix cell.
+        # The Piecewise formula twice, inlined with its tables in locals: this runs once per
+        # matrix cell, and a 50 x 200 matrix is 10,000 of them.
         i = bisect_left(r_ends, straight_km)
         km = r_bases[i] + (straight_km - r_starts[i]) * r_rates[i]
         j = bisect_left(p_ends, km)
@@ -184,12 +181,10 @@ class OfflineGeo:
         min_lat, min_lon, max_lat, max_lon = bounding_box(point, NEAR_PLACE_KM)
         best: Place | None = None
         best_km = NEAR_PLACE_KM
-        for place in self._current_index().places:
-            p = place.point
-            if min_lat <= p.lat <= max_lat and min_lon <= p.lon <= max_lon:
-                km = haversine_km(point, p)
-                if km <= best_km:
-                    best, best_km = place, km
+        for place in self._current_index().near(min_lat, min_lon, max_lat, max_lon):
+            km = haversine_km(point, place.point)
+            if km <= best_km:
+                best, best_km = place, km
         if best:
             return best
         centroid = zips.nearest(point, ZIP_REVERSE_MAX_KM)

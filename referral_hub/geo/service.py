@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
@@ -106,12 +107,12 @@ class GazetteerCache:
             self._places = None
 
 
+@dataclass(frozen=True, slots=True)
 class _GeoState:
     """What one app keeps in `app.extensions`: its backend and its gazetteer cache."""
 
-    def __init__(self, backend: GeoBackend, gazetteer: GazetteerCache) -> None:
-        self.backend = backend
-        self.gazetteer = gazetteer
+    backend: GeoBackend
+    gazetteer: GazetteerCache
 
 
 # Backend name → factory given the app and its cached gazetteer. Remote backends register
@@ -128,7 +129,8 @@ def _state() -> _GeoState:
         name = app.config.get("GEO_BACKEND", "offline")
         factory = BACKENDS.get(name)
         if factory is None:
-            # A typo here would silently send every lookup somewhere unexpected: refuse.
+            # Failing loudly: quietly answering offline would leave an operator who set up
+            # routing believing times are routed when they are estimates.
             raise RuntimeError(f"GEO_BACKEND {name!r} is not one of {sorted(BACKENDS)}")
         ttl = float(app.config.get("GEO_GAZETTEER_TTL", DEFAULT_GAZETTEER_TTL))
         gazetteer = GazetteerCache(load_gazetteer, ttl)

@@ -45,6 +45,10 @@ def _centroid(record: dict) -> ZipCentroid | None:
         point = Point(float(record["lat"]), float(record["long"]))
     except (KeyError, TypeError, ValueError):
         return None
+    # The data writes "no position" as 0,0 (military and some unique ZIPs): a centroid in
+    # the Gulf of Guinea would make a far-away place look near.
+    if point.lat == 0.0 and point.lon == 0.0:
+        return None
     cities = (record["city"], *record.get("acceptable_cities", ()))
     return ZipCentroid(record["zip_code"], point, record["city"], record["state"], cities)
 

@@ -41,7 +41,16 @@ from referral_hub.geo.base import Mode, Place, Point, TravelEstimate
 from referral_hub.geo.distance import bounding_box, haversine_km
 from referral_hub.geo.service import get_geo
 from referral_hub.matching.questions import BY_CODE, QType
-from referral_hub.matching.rules import ELIGIBLE, INELIGIBLE, UNKNOWN, Context, Outcome, compiled_for
+from referral_hub.matching.rules import (
+    ELIGIBLE,
+    INELIGIBLE,
+    UNKNOWN,
+    CompiledRule,
+    Context,
+    Outcome,
+    cached_rule,
+    remember_rule,
+)
 
 CAPACITY_RANK = {
     CapacityStatus.CAPACITY: 0,
@@ -122,6 +131,7 @@ class SiteOption:
     open_at_time: bool
     opens_next: datetime | None
     travel: TravelEstimate | None
+    open_24_7: bool = False
 
 
 @dataclass
@@ -187,11 +197,12 @@ def match(answers: Mapping[str, Any], *, point: Point | None = None, place: str 
         return result
     program_site_ids = sorted({r.program_site_id for r in rows})
     program_ids = sorted({r.program_id for r in rows})
-    hours, exceptions = _hours(program_site_ids, at, tz)
+    rules = _rules(rows)
+    local_day = at.astimezone(tz).date()
+    # Only two days decide "open at that time" (yesterday's interval may run past midnight).
+    hours, exceptions = _hours(program_site_ids, local_day - timedelta(days=1), local_day)
     languages = _languages(program_ids, answers.get("language"))
     areas = _areas(program_ids)
-    categories = _categories(program_ids)
-
     travel = _travel(location.point if location else None, rows, mode)
 
     by_program: dict[int, list[Any]] = defaultdict(list)
@@ -201,22 +212,24 @@ def match(answers: Mapping[str, Any], *, point: Point | None = None, place: str 
     grouped: dict[str, list[MatchResult]] = {ELIGIBLE: [], UNKNOWN: [], INELIGIBLE: []}
     for program_id, program_rows in by_program.items():
         head = program_rows[0]
-        rule = compiled_for(program_id, head.criteria_version, head.criteria)
         context = Context(in_service_area=_area_test(areas.get(program_id, [])))
-        outcome = rule.evaluate(answers, context)
-        options = [
-            _site_option(r, at, tz, hours, exceptions, travel.get(r.site_id))
-            for r in program_rows
-        ]
-        options.sort(key=lambda o: (not o.open_at_time, _minutes(o.travel), o.name))
-        item = MatchResult(
+        outcome = rules[program_id].evaluate(answers, context)
+        # The program's best site: open at that time first, then the nearest.
+        best, best_key = head, (True, math.inf, "")
+        for row in program_rows:
+            open_now = is_open(at, tz, open_24_7=row.open_24_7,
+                               weekly=hours.get(row.program_site_id, ()),
+                               exceptions=exceptions.get(row.program_site_id))
+            key = (not open_now, _minutes(travel.get(row.site_id)), row.site_name)
+            if key < best_key:
+                best, best_key = row, key
+        site = _site_option(best, not best_key[0], travel.get(best.site_id))
+        grouped[outcome.status].append(MatchResult(
             program_id=program_id, program_uuid=head.program_uuid, name=head.program_name,
-            organization=head.organization_name, categories=categories.get(program_id, []),
-            outcome=outcome, site=options[0], capacity_status=head.capacity_status,
-            open_slots=head.open_slots, language_mode=languages.get(program_id),
-            sensitive=head.sensitive,
-        )
-        grouped[outcome.status].append(item)
+            organization=head.organization_name, categories=[], outcome=outcome, site=site,
+            capacity_status=head.capacity_status, open_slots=head.open_slots,
+            language_mode=languages.get(program_id), sensitive=head.sensitive,
+        ))
 
     asked_language = answers.get("language")
     for status in (ELIGIBLE, UNKNOWN):
@@ -226,10 +239,27 @@ def match(answers: Mapping[str, Any], *, point: Point | None = None, place: str 
     result.eligible = grouped[ELIGIBLE][:limit]
     result.unknown = grouped[UNKNOWN][:limit]
     result.ineligible = grouped[INELIGIBLE][:limit]
-    for item in (*result.eligible, *result.unknown, *result.ineligible):
-        item.reason = explain(item, asked_language)
+    shown = [*result.eligible, *result.unknown, *result.ineligible]
+    _finish(shown, at, tz, asked_language)
     result.ask_next = _ask_next(grouped[UNKNOWN])
     return result
+
+
+def _finish(shown: list[MatchResult], at: datetime, tz: ZoneInfo, language: str | None) -> None:
+    """Details only the shown results need: categories, next opening, the reason line."""
+    categories = _categories(sorted({m.program_id for m in shown}))
+    closed = {m.site.program_site_id: m.site for m in shown if m.site and not m.site.open_at_time}
+    if closed:
+        local_day = at.astimezone(tz).date()
+        weekly, exceptions = _hours(sorted(closed), local_day - timedelta(days=1),
+                                    local_day + timedelta(days=14))
+        for program_site_id, site in closed.items():
+            site.opens_next = next_opening(
+                at, tz, open_24_7=site.open_24_7, weekly=weekly.get(program_site_id, ()),
+                exceptions=exceptions.get(program_site_id))
+    for item in shown:
+        item.categories = categories.get(item.program_id, [])
+        item.reason = explain(item, language)
 
 
 def _rank(item: MatchResult, asked_language: str | None) -> tuple:
@@ -262,11 +292,11 @@ def _ask_next(unknown: list[MatchResult]) -> list[str]:
 
 
 def _candidates(needs: list[str] | None, point: Point | None) -> list[Any]:
-    radius = current_app.config.get("MATCH_RADIUS_KM", 40)
+    radius = current_app.config["MATCH_RADIUS_KM"]
     stmt = (
         select(
             Program.id.label("program_id"), Program.uuid.label("program_uuid"),
-            Program.name.label("program_name"), Program.criteria, Program.criteria_version,
+            Program.name.label("program_name"), Program.criteria_version,
             Program.capacity_status, Program.open_slots, Program.sensitive,
             Organization.name.label("organization_name"),
             ProgramSite.id.label("program_site_id"), ProgramSite.open_24_7,
@@ -288,33 +318,79 @@ def _candidates(needs: list[str] | None, point: Point | None) -> list[Any]:
             )
         )
     if point is not None:
+        # Two steps, both on the sites' (latitude, longitude) index: the nearest sites in the
+        # bounding box by an equirectangular distance the database computes, then the
+        # programs offered there. A dense directory is cut to its MATCH_MAX_SITES nearest.
         min_lat, min_lon, max_lat, max_lon = bounding_box(point, radius)
-        stmt = stmt.where(Site.latitude.between(min_lat, max_lat),
-                          Site.longitude.between(min_lon, max_lon))
+        scale = math.cos(math.radians(point.lat))
+
+        def distance(table):
+            d_lat = table.c.latitude - point.lat
+            d_lon = (table.c.longitude - point.lon) * scale
+            return d_lat * d_lat + d_lon * d_lon
+
+        near = Site.__table__.alias("near")
+        nearest = (
+            select(near.c.id)
+            .where(near.c.latitude.between(min_lat, max_lat),
+                   near.c.longitude.between(min_lon, max_lon))
+            .order_by(distance(near))
+            .limit(current_app.config["MATCH_MAX_SITES"])
+        )
+        stmt = stmt.where(Site.id.in_(nearest)).order_by(distance(Site.__table__),
+                                                         ProgramSite.id)
+    else:
+        stmt = stmt.order_by(Program.name, ProgramSite.id)
+    # A safety net for a location-less search of a huge directory.
+    stmt = stmt.limit(current_app.config["MATCH_MAX_OFFERS"])
     return list(db.session.execute(stmt))
+
+
+def _rules(rows: list[Any]) -> dict[int, CompiledRule]:
+    """Compiled criteria per program; stored rules are read only for programs not cached."""
+    rules: dict[int, CompiledRule] = {}
+    missing: dict[int, Any] = {}
+    for row in rows:
+        if row.program_id in rules or row.program_id in missing:
+            continue
+        found = cached_rule(row.program_uuid, row.criteria_version)
+        if found is None:
+            missing[row.program_id] = row
+        else:
+            rules[row.program_id] = found
+    if missing:
+        for program_id, criteria in db.session.execute(
+            select(Program.id, Program.criteria).where(_in(Program.id, sorted(missing)))
+        ):
+            row = missing[program_id]
+            rules[program_id] = remember_rule(row.program_uuid, row.criteria_version, criteria)
+    return rules
 
 
 def _in(column, values):
     return column.in_(bindparam(f"{column.key}_values", values, expanding=True))
 
 
-def _hours(program_site_ids: list[int], at: datetime, tz: ZoneInfo):
-    """Weekly intervals and exceptions that can decide 'open at' and 'opens next'."""
+def _hours(program_site_ids: list[int], first_day: date, last_day: date):
+    """Weekly intervals of the weekdays in [first_day, last_day] and exceptions in it."""
+    weekdays = sorted({(first_day + timedelta(days=n)).weekday()
+                       for n in range(min(7, (last_day - first_day).days + 1))})
     weekly: dict[int, list[Interval]] = defaultdict(list)
-    for row in db.session.execute(
+    connection = db.session.connection()  # plain Core rows: no ORM bookkeeping per row
+    for program_site_id, weekday, opens, closes in connection.execute(
         select(WeeklyHours.program_site_id, WeeklyHours.weekday, WeeklyHours.opens_at,
-               WeeklyHours.closes_at).where(_in(WeeklyHours.program_site_id, program_site_ids))
+               WeeklyHours.closes_at).where(_in(WeeklyHours.program_site_id, program_site_ids),
+                                            WeeklyHours.weekday.in_(weekdays))
     ):
-        weekly[row.program_site_id].append(Interval(row.weekday, row.opens_at, row.closes_at))
-    local_day = at.astimezone(tz).date()
+        weekly[program_site_id].append(Interval(weekday, opens, closes))
     exceptions: dict[int, dict[date, Exception_]] = defaultdict(dict)
-    for row in db.session.execute(
-        select(HoursException).where(
+    for row in connection.execute(
+        select(HoursException.program_site_id, HoursException.on_date, HoursException.closed,
+               HoursException.opens_at, HoursException.closes_at).where(
             _in(HoursException.program_site_id, program_site_ids),
-            HoursException.on_date.between(local_day - timedelta(days=1),
-                                           local_day + timedelta(days=14)),
+            HoursException.on_date.between(first_day, last_day),
         )
-    ).scalars():
+    ):
         exceptions[row.program_site_id][row.on_date] = Exception_(row.closed, row.opens_at,
                                                                   row.closes_at)
     return weekly, exceptions
@@ -364,17 +440,12 @@ def _travel(origin: Point | None, rows: list[Any], mode: Mode) -> dict[int, Trav
     return {site_id: est for site_id, est in zip(ids, estimates, strict=True) if est}
 
 
-def _site_option(row, at, tz, hours, exceptions, travel) -> SiteOption:
-    weekly = hours.get(row.program_site_id, [])
-    special = exceptions.get(row.program_site_id, {})
-    open_now = is_open(at, tz, open_24_7=row.open_24_7, weekly=weekly, exceptions=special)
+def _site_option(row, open_now: bool, travel: TravelEstimate | None) -> SiteOption:
     return SiteOption(
         program_site_id=row.program_site_id, site_id=row.site_id, name=row.site_name,
         address=row.address_1, postal_code=row.postal_code, latitude=row.latitude,
-        longitude=row.longitude, phone=row.phone, open_at_time=open_now,
-        opens_next=None if open_now else next_opening(at, tz, open_24_7=row.open_24_7,
-                                                       weekly=weekly, exceptions=special),
-        travel=travel,
+        longitude=row.longitude, phone=row.phone, open_at_time=open_now, opens_next=None,
+        travel=travel, open_24_7=row.open_24_7,
     )
 
 
@@ -436,7 +507,7 @@ def explain(item: MatchResult, asked_language: str | None = None) -> str:
     site = item.site
     if site and site.travel:
         t = site.travel
-        span = f"{round(t.minutes_low)}–{round(t.minutes_high)}"
+        span = f"{round(t.minutes_low)}\u2013{round(t.minutes_high)}"  # an en dash: a range
         if t.estimated:
             parts.append(_("%(span)s min %(mode)s (estimated)", span=span, mode=t.mode.title))
         else:

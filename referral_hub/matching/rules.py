@@ -220,30 +220,20 @@ def _compile_or(children: list[Node]) -> Node:
 
 def _compile_not(inner: Node) -> Node:
     def run(answers, ctx):
-        value, missing, failed = inner(answers, ctx)
+        value, missing, _failed = inner(answers, ctx)
         if value is None:
             return None, missing, ()
         if value is False:
             return True, frozenset(), ()
-        return False, frozenset(), ()
+        # What the negation forbids is the inner rule that held, negated.
+        return False, frozenset(), _negated(inner)
 
-    # The failing leaf of a negation is the negated leaf of what held; computed lazily
-    # because a true inner rule reports no leaves.
-    def run_explained(answers, ctx):
-        value, missing, failed = run(answers, ctx)
-        if value is False:
-            return False, frozenset(), tuple(_negate_leaves(inner, answers, ctx))
-        return value, missing, failed
-
-    return run_explained
+    return run
 
 
-def _negate_leaves(inner: Node, answers, ctx) -> list[Leaf]:
-    """Leaves of a rule that held, negated: what the `!` around it forbids."""
-    probe = getattr(inner, "leaf", None)
-    if probe is not None:
-        return [probe.negated()]
-    return [Leaf("", "not", None)]
+def _negated(inner: Node) -> tuple[Leaf, ...]:
+    leaf = getattr(inner, "leaf", None)
+    return (leaf.negated(),) if leaf is not None else (Leaf("", "not", None),)
 
 
 def _compile_comparison(op: str, args: Any, path: str) -> Node:
@@ -397,21 +387,29 @@ def compile_criteria(rule: Any) -> CompiledRule:
     return CompiledRule(rule)
 
 
-_cache: dict[int, tuple[int, CompiledRule]] = {}
+_cache: dict[tuple[str, int], CompiledRule] = {}
 
 
-def compiled_for(program_id: int, version: int, rule: Any) -> CompiledRule:
-    """The compiled rule of a program, compiled once per process and criteria version.
+def cached_rule(program_uuid: str, version: int) -> CompiledRule | None:
+    """The compiled rule of a program at a criteria version, if compiled before.
 
-    The stored rule is compared too: ids can be reused (SQLite after deletes, a restored
-    database), and a stale rule must never decide eligibility.
+    Keyed by the program's UUID, which is never reused (integer ids can be, after deletes),
+    and by the criteria version, which set_criteria bumps on every change.
     """
-    found = _cache.get(program_id)
-    if found is None or found[0] != version or found[1].rule != rule:
-        if len(_cache) > 200_000:
-            _cache.clear()
-        found = _cache[program_id] = (version, CompiledRule(rule))
-    return found[1]
+    return _cache.get((program_uuid, version))
+
+
+def remember_rule(program_uuid: str, version: int, rule: Any) -> CompiledRule:
+    """Compile a stored rule and keep it for later requests of this process."""
+    if len(_cache) > 200_000:
+        _cache.clear()
+    compiled = _cache[(program_uuid, version)] = CompiledRule(rule)
+    return compiled
+
+
+def compiled_for(program_uuid: str, version: int, rule: Any) -> CompiledRule:
+    """The compiled rule, compiling it on first use."""
+    return cached_rule(program_uuid, version) or remember_rule(program_uuid, version, rule)
 
 
 def questions_used(rule: Any) -> set[str]:

@@ -154,15 +154,10 @@ def test_oversized_rules_are_refused():
 
 
 def test_compiled_once_per_program_version():
-    first = compiled_for(987654, 1, YOUTH_HOUSING)
-    assert compiled_for(987654, 1, YOUTH_HOUSING) is first
-    assert compiled_for(987654, 2, YOUTH_HOUSING) is not first
-
-
-def test_a_reused_id_with_another_rule_is_recompiled():
-    compiled_for(987655, 1, YOUTH_HOUSING)
-    other = compiled_for(987655, 1, None)
-    assert other.evaluate({"age": 50}).status == ELIGIBLE
+    first = compiled_for("uuid-a", 1, YOUTH_HOUSING)
+    assert compiled_for("uuid-a", 1, YOUTH_HOUSING) is first
+    assert compiled_for("uuid-a", 2, YOUTH_HOUSING) is not first
+    assert compiled_for("uuid-b", 1, None) is not first
 
 
 def test_questions_used():
