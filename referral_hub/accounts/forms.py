@@ -17,11 +17,12 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
 from referral_hub.accounts.models import ORG_KIND_TITLES, ROLE_TITLES
+from referral_hub.web.forms import options
 from referral_hub.web.i18n import LANGUAGE_NAMES
 
 
-def language_choices() -> list[tuple[str, str]]:
-    return [("", _l("Same as my browser")), *LANGUAGE_NAMES.items()]
+def language_choices():
+    return options([("", _l("Same as my browser")), *LANGUAGE_NAMES.items()])
 
 
 class LoginForm(FlaskForm):
@@ -59,7 +60,7 @@ class OrganizationForm(FlaskForm):
         description=_l("Lower-case letters, digits and hyphens; used in links."),
     )
     kind = SelectField(
-        _l("Kind"), choices=lambda: [(k.value, t) for k, t in ORG_KIND_TITLES.items()]
+        _l("Kind"), choices=lambda: options((k.value, t) for k, t in ORG_KIND_TITLES.items())
     )
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
     website = StringField(_l("Website"), validators=[Optional(), URL(), Length(max=300)])
@@ -71,7 +72,9 @@ class UserCreateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     organization_id = SelectField(_l("Organization"), coerce=int, choices=[])
-    role = SelectField(_l("Role"), choices=lambda: [(r.value, t) for r, t in ROLE_TITLES.items()])
+    role = SelectField(
+        _l("Role"), choices=lambda: options((r.value, t) for r, t in ROLE_TITLES.items())
+    )
     password = PasswordField(
         _l("Initial password"),
         validators=[Optional(), Length(max=200)],
@@ -89,7 +92,9 @@ class UserEditForm(FlaskForm):
 
 class MembershipForm(FlaskForm):
     organization_id = SelectField(_l("Organization"), coerce=int, choices=[])
-    role = SelectField(_l("Role"), choices=lambda: [(r.value, t) for r, t in ROLE_TITLES.items()])
+    role = SelectField(
+        _l("Role"), choices=lambda: options((r.value, t) for r, t in ROLE_TITLES.items())
+    )
 
 
 class ConfirmForm(FlaskForm):

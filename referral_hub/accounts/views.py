@@ -33,7 +33,7 @@ from referral_hub.accounts.models import Membership, Organization, User
 from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.core.urls import safe_next
 from referral_hub.extensions import db, limiter
-from referral_hub.web.forms import apply_errors
+from referral_hub.web.forms import apply_errors, options
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -299,13 +299,13 @@ def edit_organization(org_id: int):
 # --- administration: users ------------------------------------------------------------------
 
 
-def _manageable_org_choices() -> list[tuple[int, str]]:
+def _manageable_org_choices():
     stmt = policies.visible(current_user, Organization).order_by(Organization.name)
-    return [
+    return options(
         (org.id, org.name)
         for org in db.session.scalars(stmt)
         if policies.can_manage_members(current_user, org)
-    ]
+    )
 
 
 @admin_bp.get("/users")

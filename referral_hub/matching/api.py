@@ -18,20 +18,33 @@ csrf.exempt(bp)  # bearer requests need none; cookie requests are checked in acc
 
 @bp.get("/screener")
 @login_required
-@endpoint(summary="The screener's questions, in the caller's language", tag="matching",
-          response=ScreenerSchema)
+@endpoint(
+    summary="The screener's questions, in the caller's language",
+    tag="matching",
+    response=ScreenerSchema,
+)
 def screener():
     return ScreenerSchema().dump({"version": SCREENER_VERSION, "questions": QUESTIONS})
 
 
 @bp.post("/matches")
 @login_required
-@endpoint(summary="Programs a person qualifies for, ranked and explained", tag="matching",
-          body=MatchRequestSchema, response=MatchesSchema)
+@endpoint(
+    summary="Programs a person qualifies for, ranked and explained",
+    tag="matching",
+    body=MatchRequestSchema,
+    response=MatchesSchema,
+)
 def matches():
     data = load_json(MatchRequestSchema())
     answers = ops.clean_answers(data["answers"])
     point = Point(**data["location"]) if data["location"] else None
-    result = ops.match(answers, point=point, place=data["place"], at=data["at"],
-                       limit=data["limit"], mode=data["mode"])
+    result = ops.match(
+        answers,
+        point=point,
+        place=data["place"],
+        at=data["at"],
+        limit=data["limit"],
+        mode=data["mode"],
+    )
     return MatchesSchema().dump(result)

@@ -19,6 +19,7 @@ from wtforms.validators import NumberRange, Optional
 
 from referral_hub.geo.base import Mode
 from referral_hub.matching.questions import QUESTIONS, QType
+from referral_hub.web.forms import options
 
 # Answered first, on one screen: the questions that decide most programs.
 FIRST_QUESTIONS = ("needs", "age", "location", "language")
@@ -32,19 +33,34 @@ class MultiCheckboxField(SelectMultipleField):
 def _field(question):
     label, help_text = question.label, question.help
     if question.type == QType.INTEGER:
-        return IntegerField(label, description=help_text, validators=[
-            Optional(), NumberRange(min=question.minimum, max=question.maximum)])
+        return IntegerField(
+            label,
+            description=help_text,
+            validators=[Optional(), NumberRange(min=question.minimum, max=question.maximum)],
+        )
     if question.type == QType.YES_NO:
-        return RadioField(label, description=help_text, default="", validate_choice=True,
-                          choices=[("yes", _l("Yes")), ("no", _l("No")),
-                                   ("", _l("Not asked"))])
+        return RadioField(
+            label,
+            description=help_text,
+            default="",
+            validate_choice=True,
+            choices=options([("yes", _l("Yes")), ("no", _l("No")), ("", _l("Not asked"))]),
+        )
     if question.type == QType.ONE_OF:
-        return SelectField(label, description=help_text, default="",
-                           choices=[("", _l("Not asked")),
-                                    *[(o.value, o.label) for o in question.options]])
+        return SelectField(
+            label,
+            description=help_text,
+            default="",
+            choices=options(
+                [("", _l("Not asked")), *[(o.value, o.label) for o in question.options]]
+            ),
+        )
     if question.type == QType.MANY_OF:
-        return MultiCheckboxField(label, description=help_text,
-                                  choices=[(o.value, o.label) for o in question.options])
+        return MultiCheckboxField(
+            label,
+            description=help_text,
+            choices=options((o.value, o.label) for o in question.options),
+        )
     return StringField(label, description=help_text)
 
 
@@ -54,8 +70,9 @@ def screener_form_class() -> type[FlaskForm]:
     attrs = {q.code: _field(q) for q in QUESTIONS}
     attrs["lat"] = HiddenField()
     attrs["lon"] = HiddenField()
-    attrs["mode"] = SelectField(_l("Travel by"), default=Mode.DRIVE.value,
-                                choices=[(m.value, m.title) for m in Mode])
+    attrs["mode"] = SelectField(
+        _l("Travel by"), default=Mode.DRIVE.value, choices=options((m.value, m.title) for m in Mode)
+    )
     return type("ScreenerForm", (FlaskForm,), attrs)
 
 

@@ -84,8 +84,13 @@ def clean_answers(raw: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not (question.minimum or 0) <= number <= (
                 question.maximum if question.maximum is not None else 10**6
             ):
-                errors[code] = [_("Enter a number between %(lo)d and %(hi)d.",
-                                  lo=question.minimum or 0, hi=question.maximum or 10**6)]
+                errors[code] = [
+                    _(
+                        "Enter a number between %(lo)d and %(hi)d.",
+                        lo=question.minimum or 0,
+                        hi=question.maximum or 10**6,
+                    )
+                ]
                 continue
             answers[code] = number
         elif kind == QType.YES_NO:
@@ -168,27 +173,45 @@ def resolve_location(point: Point | None, place: str | None) -> tuple[Place | No
     if point is not None:
         found = geo.reverse(point)
         postal = found.postal_code if found else None
-        return Place(name=found.name if found else f"{point.lat:.5f}, {point.lon:.5f}",
-                     point=point, postal_code=postal, kind="coordinates", source="offline"), None
+        return Place(
+            name=found.name if found else f"{point.lat:.5f}, {point.lon:.5f}",
+            point=point,
+            postal_code=postal,
+            kind="coordinates",
+            source="offline",
+        ), None
     if place:
         candidates = geo.geocode(place)
         if candidates:
             return candidates[0], None
-        return None, _("We could not find “%(place)s”. Try an address, a place name, a ZIP "
-                       "code, or coordinates. Results below ignore travel.", place=place)
+        return None, _(
+            "We could not find “%(place)s”. Try an address, a place name, a ZIP "
+            "code, or coordinates. Results below ignore travel.",
+            place=place,
+        )
     return None, None
 
 
-def match(answers: Mapping[str, Any], *, point: Point | None = None, place: str | None = None,
-          at: datetime | None = None, limit: int = 25, mode: Mode = Mode.DRIVE) -> Matches:
+def match(
+    answers: Mapping[str, Any],
+    *,
+    point: Point | None = None,
+    place: str | None = None,
+    at: datetime | None = None,
+    limit: int = 25,
+    mode: Mode = Mode.DRIVE,
+) -> Matches:
     """Programs for these answers near this place at this time, grouped and ranked."""
     at = at or utcnow()
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     location, note = resolve_location(point, place)
     answers = dict(answers)
     if location is not None:
-        answers["location"] = {"lat": location.point.lat, "lon": location.point.lon,
-                               "postal_code": location.postal_code}
+        answers["location"] = {
+            "lat": location.point.lat,
+            "lon": location.point.lon,
+            "postal_code": location.postal_code,
+        }
     result = Matches(at=at, location=location, location_note=note)
 
     rows = _candidates(answers.get("needs"), location.point if location else None)
@@ -217,19 +240,32 @@ def match(answers: Mapping[str, Any], *, point: Point | None = None, place: str 
         # The program's best site: open at that time first, then the nearest.
         best, best_key = head, (True, math.inf, "")
         for row in program_rows:
-            open_now = is_open(at, tz, open_24_7=row.open_24_7,
-                               weekly=hours.get(row.program_site_id, ()),
-                               exceptions=exceptions.get(row.program_site_id))
+            open_now = is_open(
+                at,
+                tz,
+                open_24_7=row.open_24_7,
+                weekly=hours.get(row.program_site_id, ()),
+                exceptions=exceptions.get(row.program_site_id),
+            )
             key = (not open_now, _minutes(travel.get(row.site_id)), row.site_name)
             if key < best_key:
                 best, best_key = row, key
         site = _site_option(best, not best_key[0], travel.get(best.site_id))
-        grouped[outcome.status].append(MatchResult(
-            program_id=program_id, program_uuid=head.program_uuid, name=head.program_name,
-            organization=head.organization_name, categories=[], outcome=outcome, site=site,
-            capacity_status=head.capacity_status, open_slots=head.open_slots,
-            language_mode=languages.get(program_id), sensitive=head.sensitive,
-        ))
+        grouped[outcome.status].append(
+            MatchResult(
+                program_id=program_id,
+                program_uuid=head.program_uuid,
+                name=head.program_name,
+                organization=head.organization_name,
+                categories=[],
+                outcome=outcome,
+                site=site,
+                capacity_status=head.capacity_status,
+                open_slots=head.open_slots,
+                language_mode=languages.get(program_id),
+                sensitive=head.sensitive,
+            )
+        )
 
     asked_language = answers.get("language")
     for status in (ELIGIBLE, UNKNOWN):
@@ -251,12 +287,17 @@ def _finish(shown: list[MatchResult], at: datetime, tz: ZoneInfo, language: str 
     closed = {m.site.program_site_id: m.site for m in shown if m.site and not m.site.open_at_time}
     if closed:
         local_day = at.astimezone(tz).date()
-        weekly, exceptions = _hours(sorted(closed), local_day - timedelta(days=1),
-                                    local_day + timedelta(days=14))
+        weekly, exceptions = _hours(
+            sorted(closed), local_day - timedelta(days=1), local_day + timedelta(days=14)
+        )
         for program_site_id, site in closed.items():
             site.opens_next = next_opening(
-                at, tz, open_24_7=site.open_24_7, weekly=weekly.get(program_site_id, ()),
-                exceptions=exceptions.get(program_site_id))
+                at,
+                tz,
+                open_24_7=site.open_24_7,
+                weekly=weekly.get(program_site_id, ()),
+                exceptions=exceptions.get(program_site_id),
+            )
     for item in shown:
         item.categories = categories.get(item.program_id, [])
         item.reason = explain(item, language)
@@ -264,8 +305,9 @@ def _finish(shown: list[MatchResult], at: datetime, tz: ZoneInfo, language: str 
 
 def _rank(item: MatchResult, asked_language: str | None) -> tuple:
     site = item.site
-    language_rank = 0 if not asked_language else {"staff": 0, "interpreter": 1}.get(
-        item.language_mode or "", 2)
+    language_rank = (
+        0 if not asked_language else {"staff": 0, "interpreter": 1}.get(item.language_mode or "", 2)
+    )
     return (
         not (site and site.open_at_time),
         _minutes(site.travel if site else None),
@@ -295,19 +337,33 @@ def _candidates(needs: list[str] | None, point: Point | None) -> list[Any]:
     radius = current_app.config["MATCH_RADIUS_KM"]
     stmt = (
         select(
-            Program.id.label("program_id"), Program.uuid.label("program_uuid"),
-            Program.name.label("program_name"), Program.criteria_version,
-            Program.capacity_status, Program.open_slots, Program.sensitive,
+            Program.id.label("program_id"),
+            Program.uuid.label("program_uuid"),
+            Program.name.label("program_name"),
+            Program.criteria_version,
+            Program.capacity_status,
+            Program.open_slots,
+            Program.sensitive,
             Organization.name.label("organization_name"),
-            ProgramSite.id.label("program_site_id"), ProgramSite.open_24_7,
-            Site.id.label("site_id"), Site.name.label("site_name"), Site.address_1,
-            Site.postal_code, Site.latitude, Site.longitude, Site.phone,
+            ProgramSite.id.label("program_site_id"),
+            ProgramSite.open_24_7,
+            Site.id.label("site_id"),
+            Site.name.label("site_name"),
+            Site.address_1,
+            Site.postal_code,
+            Site.latitude,
+            Site.longitude,
+            Site.phone,
         )
         .join(ProgramSite, ProgramSite.program_id == Program.id)
         .join(Site, Site.id == ProgramSite.site_id)
         .join(Organization, Organization.id == Program.organization_id)
-        .where(Program.is_active, Program.accepts_responder_referrals, Site.is_active,
-               Organization.is_active)
+        .where(
+            Program.is_active,
+            Program.accepts_responder_referrals,
+            Site.is_active,
+            Organization.is_active,
+        )
     )
     if needs:
         stmt = stmt.where(
@@ -332,13 +388,14 @@ def _candidates(needs: list[str] | None, point: Point | None) -> list[Any]:
         near = Site.__table__.alias("near")
         nearest = (
             select(near.c.id)
-            .where(near.c.latitude.between(min_lat, max_lat),
-                   near.c.longitude.between(min_lon, max_lon))
+            .where(
+                near.c.latitude.between(min_lat, max_lat),
+                near.c.longitude.between(min_lon, max_lon),
+            )
             .order_by(distance(near))
             .limit(current_app.config["MATCH_MAX_SITES"])
         )
-        stmt = stmt.where(Site.id.in_(nearest)).order_by(distance(Site.__table__),
-                                                         ProgramSite.id)
+        stmt = stmt.where(Site.id.in_(nearest)).order_by(distance(Site.__table__), ProgramSite.id)
     else:
         stmt = stmt.order_by(Program.name, ProgramSite.id)
     # A safety net for a location-less search of a huge directory.
@@ -373,26 +430,41 @@ def _in(column, values):
 
 def _hours(program_site_ids: list[int], first_day: date, last_day: date):
     """Weekly intervals of the weekdays in [first_day, last_day] and exceptions in it."""
-    weekdays = sorted({(first_day + timedelta(days=n)).weekday()
-                       for n in range(min(7, (last_day - first_day).days + 1))})
+    weekdays = sorted(
+        {
+            (first_day + timedelta(days=n)).weekday()
+            for n in range(min(7, (last_day - first_day).days + 1))
+        }
+    )
     weekly: dict[int, list[Interval]] = defaultdict(list)
     connection = db.session.connection()  # plain Core rows: no ORM bookkeeping per row
     for program_site_id, weekday, opens, closes in connection.execute(
-        select(WeeklyHours.program_site_id, WeeklyHours.weekday, WeeklyHours.opens_at,
-               WeeklyHours.closes_at).where(_in(WeeklyHours.program_site_id, program_site_ids),
-                                            WeeklyHours.weekday.in_(weekdays))
+        select(
+            WeeklyHours.program_site_id,
+            WeeklyHours.weekday,
+            WeeklyHours.opens_at,
+            WeeklyHours.closes_at,
+        ).where(
+            _in(WeeklyHours.program_site_id, program_site_ids), WeeklyHours.weekday.in_(weekdays)
+        )
     ):
         weekly[program_site_id].append(Interval(weekday, opens, closes))
     exceptions: dict[int, dict[date, Exception_]] = defaultdict(dict)
     for row in connection.execute(
-        select(HoursException.program_site_id, HoursException.on_date, HoursException.closed,
-               HoursException.opens_at, HoursException.closes_at).where(
+        select(
+            HoursException.program_site_id,
+            HoursException.on_date,
+            HoursException.closed,
+            HoursException.opens_at,
+            HoursException.closes_at,
+        ).where(
             _in(HoursException.program_site_id, program_site_ids),
             HoursException.on_date.between(first_day, last_day),
         )
     ):
-        exceptions[row.program_site_id][row.on_date] = Exception_(row.closed, row.opens_at,
-                                                                  row.closes_at)
+        exceptions[row.program_site_id][row.on_date] = Exception_(
+            row.closed, row.opens_at, row.closes_at
+        )
     return weekly, exceptions
 
 
@@ -409,8 +481,9 @@ def _languages(program_ids: list[int], language: str | None) -> dict[int, str]:
 
 def _areas(program_ids: list[int]) -> dict[int, list[ServiceArea]]:
     found: dict[int, list[ServiceArea]] = defaultdict(list)
-    for area in db.session.scalars(select(ServiceArea).where(_in(ServiceArea.program_id,
-                                                                 program_ids))):
+    for area in db.session.scalars(
+        select(ServiceArea).where(_in(ServiceArea.program_id, program_ids))
+    ):
         found[area.program_id].append(area)
     return found
 
@@ -442,10 +515,18 @@ def _travel(origin: Point | None, rows: list[Any], mode: Mode) -> dict[int, Trav
 
 def _site_option(row, open_now: bool, travel: TravelEstimate | None) -> SiteOption:
     return SiteOption(
-        program_site_id=row.program_site_id, site_id=row.site_id, name=row.site_name,
-        address=row.address_1, postal_code=row.postal_code, latitude=row.latitude,
-        longitude=row.longitude, phone=row.phone, open_at_time=open_now, opens_next=None,
-        travel=travel, open_24_7=row.open_24_7,
+        program_site_id=row.program_site_id,
+        site_id=row.site_id,
+        name=row.site_name,
+        address=row.address_1,
+        postal_code=row.postal_code,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        phone=row.phone,
+        open_at_time=open_now,
+        opens_next=None,
+        travel=travel,
+        open_24_7=row.open_24_7,
     )
 
 
@@ -476,8 +557,9 @@ def _area_test(areas: list[ServiceArea]):
 
 def _in_polygon(x: float, y: float, geometry: Mapping[str, Any]) -> bool:
     """Point in a GeoJSON Polygon or MultiPolygon ([lon, lat] pairs), holes respected."""
-    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
-                else geometry["coordinates"])
+    polygons = (
+        [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    )
     for rings in polygons:
         if _in_ring(x, y, rings[0]) and not any(_in_ring(x, y, hole) for hole in rings[1:]):
             return True

@@ -100,7 +100,7 @@ NO_CONTEXT = Context()
 
 def _var_code(node: Any, path: str) -> str:
     if not (isinstance(node, dict) and len(node) == 1 and "var" in node):
-        raise RuleError(_("Expected a question reference {\"var\": ...}."), path)
+        raise RuleError(_('Expected a question reference {"var": ...}.'), path)
     arg = node["var"]
     if isinstance(arg, list):
         if len(arg) != 1:
@@ -124,8 +124,11 @@ def _check_literal(question: Question, value: Any, path: str) -> None:
     )
     if not ok:
         raise RuleError(
-            _("The value %(value)s does not fit the question “%(code)s”.",
-              value=json.dumps(value), code=question.code),
+            _(
+                "The value %(value)s does not fit the question “%(code)s”.",
+                value=json.dumps(value),
+                code=question.code,
+            ),
             path,
         )
 
@@ -136,7 +139,7 @@ def _compile(node: Any, path: str, depth: int, budget: list[int]) -> Node:
         raise RuleError(_("The rule is too large or too deeply nested."), path)
     if not isinstance(node, dict) or len(node) != 1:
         raise RuleError(_("Each rule must be an object with exactly one operation."), path)
-    (op, args), = node.items()
+    ((op, args),) = node.items()
     here = f"{path}.{op}" if path else op
 
     if op == "var":
@@ -157,9 +160,13 @@ def _compile(node: Any, path: str, depth: int, budget: list[int]) -> Node:
     if op == "in":
         return _compile_in(args, here)
     if op == "in_service_area":
-        if not (isinstance(args, list) and len(args) == 1 and _is_var(args[0])
-                and _var_code(args[0], here) == "location"):
-            raise RuleError(_("“in_service_area” takes [{\"var\": \"location\"}]."), here)
+        if not (
+            isinstance(args, list)
+            and len(args) == 1
+            and _is_var(args[0])
+            and _var_code(args[0], here) == "location"
+        ):
+            raise RuleError(_('“in_service_area” takes [{"var": "location"}].'), here)
         return _compile_area()
     raise RuleError(_("The operation “%(op)s” is not supported.", op=str(op)), here)
 
@@ -301,8 +308,9 @@ def _compile_in(args: Any, path: str) -> Node:
         code = _var_code(needle, path)
         question = BY_CODE[code]
         if question.type not in (QType.ONE_OF, QType.INTEGER):
-            raise RuleError(_("Use a list of values only with a one-choice or number question."),
-                            path)
+            raise RuleError(
+                _("Use a list of values only with a one-choice or number question."), path
+            )
         if not haystack:
             raise RuleError(_("The list of values is empty."), path)
         for i, value in enumerate(haystack):
@@ -482,4 +490,3 @@ def describe(leaf: Leaf) -> str:
     if template is None:
         return _("An eligibility rule is not met")
     return str(template) % {"question": label, "value": value}
-

@@ -22,14 +22,21 @@ class MatchRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    answers = fields.Dict(keys=fields.String(), load_default=dict,
-                          metadata={"description": "Screener answers by question code"})
+    answers = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "Screener answers by question code"},
+    )
     location = fields.Nested(PointSchema, load_default=None, allow_none=True)
-    place = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Length(max=200),
-                          metadata={"description": "Text to geocode when no coordinates"})
-    at = fields.AwareDateTime(load_default=None, allow_none=True,
-                              metadata={"description": "Time wanted (now by default)"})
+    place = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "Text to geocode when no coordinates"},
+    )
+    at = fields.AwareDateTime(
+        load_default=None, allow_none=True, metadata={"description": "Time wanted (now by default)"}
+    )
     mode = fields.Enum(Mode, by_value=True, load_default=Mode.DRIVE)
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 

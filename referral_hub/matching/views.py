@@ -23,8 +23,9 @@ SCREENING_ROLES = (Role.RESPONDER, Role.COORDINATOR, Role.ADMIN)
 def _render(form, result=None, status=200):
     first = [form[code] for code in FIRST_QUESTIONS]
     more = [form[q.code] for q in QUESTIONS if q.code not in FIRST_QUESTIONS]
-    return render_template("matching/screen.html", form=form, first=first, more=more,
-                           result=result, questions=BY_CODE), status
+    return render_template(
+        "matching/screen.html", form=form, first=first, more=more, result=result, questions=BY_CODE
+    ), status
 
 
 @bp.get("/screen")
@@ -49,8 +50,9 @@ def results():
         return _render(form, status=422)
     point = parse_point(f"{form.lat.data},{form.lon.data}") if form.lat.data else None
     place = (form.location.data or "").strip() or None
-    result = ops.match(answers, point=point, place=None if point else place,
-                       mode=Mode(form.mode.data))
+    result = ops.match(
+        answers, point=point, place=None if point else place, mode=Mode(form.mode.data)
+    )
     if result.location_note:
         form.location.errors = [result.location_note]
     return _render(form, result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 
 from referral_hub.core.errors import ValidationFailed
 
@@ -21,6 +22,11 @@ def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:
             form.form_errors.extend(messages)
     if not placed and not exc.fields:
         form.form_errors.append(exc.message)
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select choices from (value, label) pairs (WTForms 3.3 deprecates bare tuples)."""
+    return [SelectChoice(value=value, label=label) for value, label in pairs]
 
 
 class LanguageForm(FlaskForm):

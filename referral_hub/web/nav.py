@@ -20,8 +20,11 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("web.home", _l("Home"), ALL_ROLES),
-    NavItem("matching.screen", _l("Find programs"),
-            frozenset({Role.RESPONDER, Role.COORDINATOR, Role.ADMIN})),
+    NavItem(
+        "matching.screen",
+        _l("Find programs"),
+        frozenset({Role.RESPONDER, Role.COORDINATOR, Role.ADMIN}),
+    ),
     NavItem("admin.organizations", _l("Organizations"), frozenset({Role.ADMIN, Role.COORDINATOR})),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN, Role.PROVIDER_ADMIN})),
     NavItem("accounts.account", _l("My account"), ALL_ROLES),

@@ -24,7 +24,7 @@ from referral_hub.core.api import error_response, is_api_request
 from referral_hub.core.errors import AppError
 from referral_hub.core.urls import safe_next
 from referral_hub.extensions import db
-from referral_hub.web.forms import LanguageForm
+from referral_hub.web.forms import LanguageForm, options
 from referral_hub.web.i18n import LANGUAGE_NAMES, current_language, text_direction
 from referral_hub.web.nav import nav_for
 
@@ -65,7 +65,7 @@ def healthz():
 def set_language():
     """Remember a language choice for this browser (and as the signed-in user's preference)."""
     form = LanguageForm()
-    form.lang.choices = [(code, LANGUAGE_NAMES[code]) for code in current_app.config["LANGUAGES"]]
+    form.lang.choices = options((c, LANGUAGE_NAMES[c]) for c in current_app.config["LANGUAGES"])
     if form.validate_on_submit():
         session["lang"] = form.lang.data
         if current_user.is_authenticated:
@@ -78,7 +78,7 @@ def inject_layout() -> dict:
     """Variables every template needs: language, direction, navigation, switcher."""
     lang = current_language()
     form = LanguageForm(formdata=None, lang=lang)
-    form.lang.choices = [(code, LANGUAGE_NAMES[code]) for code in current_app.config["LANGUAGES"]]
+    form.lang.choices = options((c, LANGUAGE_NAMES[c]) for c in current_app.config["LANGUAGES"])
     nav = nav_for(current_user.roles) if current_user.is_authenticated else []
     return {
         "page_lang": lang,

@@ -44,10 +44,15 @@ def two_tenants(app, make_org, make_user, client, api_token):
     }
 
 
+# The service directory is shared on purpose: HSDS is public open data, and every signed-in
+# staff member may read any program's listing. Editing it (/manage) is tenant-scoped.
+SHARED_PREFIXES = ("/hsds/", "/directory/")
+
+
 def _routes_with_ids(app):
     for rule in app.url_map.iter_rules():
         names = PARAM.findall(rule.rule)
-        if names and rule.endpoint != "static":
+        if names and rule.endpoint != "static" and not rule.rule.startswith(SHARED_PREFIXES):
             yield rule, names
 
 
