@@ -95,6 +95,18 @@ def scalar_fields(kind: str) -> dict[str, dict[str, Any]]:
     }
 
 
+@cache
+def types(kind: str) -> dict[str, str | None]:
+    """The JSON type of each plain property of a kind, to read CSV cells back."""
+    return {name: spec.get("type") for name, spec in scalar_fields(kind).items()}
+
+
+@cache
+def required(kind: str) -> frozenset[str]:
+    """The properties a record of this kind must have."""
+    return frozenset(_read(kind).get("required", []))
+
+
 def csv_path(kind: str) -> str:
     """The file name of a kind's table in the HSDS CSV data package."""
     return _read(kind)["path"]
@@ -112,7 +124,9 @@ def _validator(kind: str) -> Draft202012Validator:
 def errors(kind: str, record: dict[str, Any]) -> list[str]:
     """What is wrong with one record by the official schema, one message per fault."""
     found = []
-    for error in sorted(_validator(kind).iter_errors(record), key=lambda e: [str(p) for p in e.path]):
+    for error in sorted(
+        _validator(kind).iter_errors(record), key=lambda e: [str(p) for p in e.path]
+    ):
         where = ".".join(str(part) for part in error.absolute_path)
         found.append(f"{where}: {error.message}" if where else error.message)
     return found
