@@ -23,6 +23,8 @@ from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
 from referral_hub.matching import api as matching_api
 from referral_hub.matching import views as matching_views
+from referral_hub.referrals import api as referrals_api
+from referral_hub.referrals import views as referrals_views
 from referral_hub.web import security
 from referral_hub.web import views as web_views
 from referral_hub.web.i18n import formatting_locale
@@ -82,6 +84,8 @@ def register_blueprints(app: Flask) -> None:
         directory_views.bp,
         matching_api.bp,
         matching_views.bp,
+        referrals_api.bp,
+        referrals_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -13,8 +13,12 @@ from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.core.errors import AppError
 from referral_hub.directory.hsds_cli import hsds_cli
 from referral_hub.extensions import db
+from referral_hub.notify.worker import register_job, worker_command
+from referral_hub.referrals import jobs as referral_jobs
+from referral_hub.referrals import retention
 
 seed_cli = AppGroup("seed", help="Load demo and synthetic data.")
+retention_cli = AppGroup("retention", help="Anonymise client data after its retention time.")
 users_cli = AppGroup("users", help="Create and list users, issue API tokens.")
 
 
@@ -138,7 +142,25 @@ def seed_logins() -> None:
     click.echo(f"  password for all: {password}")
 
 
+@retention_cli.command("run")
+@click.option("--days", type=click.IntRange(1, 36500), default=None,
+              help="Days after the last referral closed (default: RETENTION_DAYS).")
+@click.option("--dry-run", is_flag=True, help="Count what would be anonymised; change nothing.")
+def retention_run(days: int | None, dry_run: bool) -> None:
+    """Anonymise clients whose last referral closed more than the retention time ago."""
+    days = days or current_app.config["RETENTION_DAYS"]
+    report = retention.anonymize_due(days, dry_run=dry_run)
+    db.session.commit()
+    verb = "Would anonymise" if dry_run else "Anonymised"
+    click.echo(f"{verb} {report.clients} clients ({report.referrals} referrals) "
+               f"closed more than {days} days ago.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(seed_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(hsds_cli)
+    app.cli.add_command(retention_cli)
+    app.cli.add_command(worker_command)
+    # What the worker does on each pass besides delivering messages, in this order.
+    register_job(referral_jobs.escalate)

@@ -76,5 +76,9 @@ def load(instance_path: str) -> dict:
         # Matching considers sites within this radius, at most the nearest N of them.
         "MATCH_RADIUS_KM": float(os.environ.get("MATCH_RADIUS_KM", "40")),
         "MATCH_MAX_SITES": int(os.environ.get("MATCH_MAX_SITES", "1000")),
+        # Client personal data is anonymised this many days after their last referral closed.
+        "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "365")),
+        # A referral unanswered this long past its response deadline is cancelled as expired.
+        "REFERRAL_EXPIRE_AFTER_HOURS": int(os.environ.get("REFERRAL_EXPIRE_AFTER_HOURS", "72")),
         "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "2000")),
     }

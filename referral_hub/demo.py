@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from referral_hub import demo_history
 from referral_hub.accounts import operations as accounts
 from referral_hub.accounts.models import Organization, User
 from referral_hub.directory import operations as directory
@@ -101,6 +102,10 @@ def load_demo(password: str, seed_dir: Path = SEED_DIR) -> SeedReport:
             accounts.set_membership(user, orgs[item["organization"]], item["role"])
             report.count("users", False)
     db.session.flush()
+    history = demo_history.load_history()
+    if history:
+        report.count("referrals", True)
+        report.created["referrals"] = history
     return report
 
 

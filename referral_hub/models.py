@@ -12,17 +12,25 @@ from referral_hub.directory.models import (
     WeeklyHours,
 )
 from referral_hub.geo.models import Landmark
+from referral_hub.notify.models import Message
+from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
 
 __all__ = [
     "ApiToken",
     "Category",
+    "Client",
+    "Consent",
     "HoursException",
     "Landmark",
     "Membership",
+    "Message",
     "Organization",
     "Program",
     "ProgramLanguage",
     "ProgramSite",
+    "RecordView",
+    "Referral",
+    "ReferralEvent",
     "ServiceArea",
     "Site",
     "User",

@@ -15,6 +15,8 @@ from sqlalchemy import Select, false, select
 from referral_hub.accounts.models import Membership, Organization, Role, User
 from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.extensions import db
+from referral_hub.referrals.lifecycle import Side
+from referral_hub.referrals.models import Client, Referral
 
 M = TypeVar("M")
 
@@ -75,6 +77,58 @@ def _memberships(user: User, stmt: Select) -> Select:
     if is_admin(user):
         return stmt
     return stmt.where(Membership.organization_id.in_(user.organization_ids or {-1}))
+
+
+PROVIDER_ROLES = {Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN}
+
+
+def provider_org_ids(user: User) -> set[int]:
+    return {m.organization_id for m in user.memberships if m.role in PROVIDER_ROLES}
+
+
+@scope(Referral)
+def _referrals(user: User, stmt: Select) -> Select:
+    # Coordinators see every referral (sensitive fields are withheld at display); providers
+    # see those sent to them; the referring organization sees those it sent.
+    if has_role(user, *CITY_WIDE_READ):
+        return stmt
+    orgs = user.organization_ids or {-1}
+    return stmt.where(
+        (Referral.provider_org_id.in_(provider_org_ids(user) or {-1}))
+        | (Referral.referring_org_id.in_(orgs))
+    )
+
+
+@scope(Client)
+def _clients(user: User, stmt: Select) -> Select:
+    if has_role(user, *CITY_WIDE_READ):
+        return stmt
+    orgs = user.organization_ids or {-1}
+    referred_to_me = select(Referral.client_id).where(
+        Referral.provider_org_id.in_(provider_org_ids(user) or {-1})
+    )
+    return stmt.where(Client.organization_id.in_(orgs) | Client.id.in_(referred_to_me))
+
+
+def referral_sides(user: User, referral: Referral) -> set[Side]:
+    """How this user stands to this referral: provider, referrer, coordinator (or none)."""
+    sides: set[Side] = set()
+    if referral.provider_org_id in provider_org_ids(user):
+        sides.add(Side.PROVIDER)
+    if referral.referring_org_id in user.organization_ids:
+        sides.add(Side.REFERRER)
+    if has_role(user, *CITY_WIDE_READ):
+        sides.add(Side.COORDINATOR)
+    return sides
+
+
+def sees_provider_details(user: User, referral: Referral) -> bool:
+    """Provider notes, outcome details and reasons in words: the provider and, unless the
+    program is sensitive, coordinators and the referring side (never provider notes)."""
+    sides = referral_sides(user, referral)
+    if Side.PROVIDER in sides:
+        return True
+    return not referral.program.sensitive
 
 
 def visible(user: User | None, model: type[M], stmt: Select | None = None) -> Select:

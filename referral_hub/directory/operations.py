@@ -35,9 +35,19 @@ SLUG_CLEAN = re.compile(r"[^a-z0-9]+")
 SENSITIVE_CATEGORIES = {"victim_services", "diversion"}
 
 PROGRAM_FIELDS = {
-    "name", "description", "eligibility_description", "response_target_hours",
-    "accepts_responder_referrals", "sensitive", "required_documents", "is_free",
-    "fee_description", "url", "email", "phone", "is_active",
+    "name",
+    "description",
+    "eligibility_description",
+    "response_target_hours",
+    "accepts_responder_referrals",
+    "sensitive",
+    "required_documents",
+    "is_free",
+    "fee_description",
+    "url",
+    "email",
+    "phone",
+    "is_active",
 }
 
 
@@ -72,9 +82,16 @@ def category(code: str, name: str | None = None) -> Category:
 # --- programs --------------------------------------------------------------------------------
 
 
-def create_program(organization: Organization, *, name: str, categories: Sequence[str],
-                   slug: str | None = None, criteria: Any = None,
-                   languages: Iterable[tuple[str, str]] = (), **fields: Any) -> Program:
+def create_program(
+    organization: Organization,
+    *,
+    name: str,
+    categories: Sequence[str],
+    slug: str | None = None,
+    criteria: Any = None,
+    languages: Iterable[tuple[str, str]] = (),
+    **fields: Any,
+) -> Program:
     """Create a program; criteria are validated, sensitivity follows the categories."""
     if not (name or "").strip():
         message = _("A name is required.")
@@ -131,12 +148,16 @@ def _apply_fields(program: Program, fields: dict[str, Any]) -> None:
             value = value.strip() or (None if key not in {"name", "description"} else "")
         setattr(program, key, value)
     if "capacity_status" in fields or "open_slots" in fields:
-        set_capacity(program, fields.get("capacity_status", program.capacity_status),
-                     fields.get("open_slots", program.open_slots))
+        set_capacity(
+            program,
+            fields.get("capacity_status", program.capacity_status),
+            fields.get("open_slots", program.open_slots),
+        )
 
 
-def set_criteria(program: Program, rule: Any, *, eligibility_description: str | None = None
-                 ) -> Program:
+def set_criteria(
+    program: Program, rule: Any, *, eligibility_description: str | None = None
+) -> Program:
     """Replace the eligibility rule (validated); the version changes, so caches renew."""
     validate_criteria(rule)
     if rule != program.criteria:
@@ -148,8 +169,7 @@ def set_criteria(program: Program, rule: Any, *, eligibility_description: str | 
     return program
 
 
-def set_capacity(program: Program, status: CapacityStatus | str, open_slots: int | None
-                 ) -> Program:
+def set_capacity(program: Program, status: CapacityStatus | str, open_slots: int | None) -> Program:
     """Record capacity now; open slots only make sense while taking referrals or waitlisting."""
     status = CapacityStatus(status)
     if open_slots is not None and open_slots < 0:
@@ -216,17 +236,33 @@ def set_service_areas(program: Program, areas: Iterable[dict[str, Any]]) -> None
 # --- sites and hours -------------------------------------------------------------------------
 
 
-def create_site(organization: Organization, *, name: str, address_1: str, postal_code: str,
-                latitude: float, longitude: float, city: str = "Minneapolis", state: str = "MN",
-                slug: str | None = None, **fields: Any) -> Site:
+def create_site(
+    organization: Organization,
+    *,
+    name: str,
+    address_1: str,
+    postal_code: str,
+    latitude: float,
+    longitude: float,
+    city: str = "Minneapolis",
+    state: str = "MN",
+    slug: str | None = None,
+    **fields: Any,
+) -> Site:
     """Create a site at a geocoded address."""
     if not -90 <= latitude <= 90 or not -180 <= longitude <= 180:
         message = _("The coordinates are out of range.")
         raise ValidationFailed(message, fields={"latitude": [message]})
     site = Site(
-        organization=organization, name=name.strip(), address_1=address_1.strip(),
-        postal_code=postal_code.strip(), latitude=latitude, longitude=longitude, city=city,
-        state=state, slug=unique_slug(Site, slug or slugify(f"{organization.slug}-{name}")),
+        organization=organization,
+        name=name.strip(),
+        address_1=address_1.strip(),
+        postal_code=postal_code.strip(),
+        latitude=latitude,
+        longitude=longitude,
+        city=city,
+        state=state,
+        slug=unique_slug(Site, slug or slugify(f"{organization.slug}-{name}")),
         **fields,
     )
     db.session.add(site)
@@ -235,13 +271,23 @@ def create_site(organization: Organization, *, name: str, address_1: str, postal
     return site
 
 
-def offer_at(program: Program, site: Site, *, open_24_7: bool = False,
-             weekly: Iterable[tuple[int, time, time]] = ()) -> ProgramSite:
+def offer_at(
+    program: Program,
+    site: Site,
+    *,
+    open_24_7: bool = False,
+    weekly: Iterable[tuple[int, time, time]] = (),
+) -> ProgramSite:
     """Offer a program at a site with its weekly hours (in the city's time zone)."""
-    program_site = db.session.scalar(
-        select(ProgramSite).where(ProgramSite.program_id == program.id,
-                                  ProgramSite.site_id == site.id)
-    ) if program.id and site.id else None
+    program_site = (
+        db.session.scalar(
+            select(ProgramSite).where(
+                ProgramSite.program_id == program.id, ProgramSite.site_id == site.id
+            )
+        )
+        if program.id and site.id
+        else None
+    )
     if program_site is None:
         program_site = ProgramSite(program=program, site=site)
         db.session.add(program_site)
@@ -249,8 +295,9 @@ def offer_at(program: Program, site: Site, *, open_24_7: bool = False,
     return program_site
 
 
-def set_hours(program_site: ProgramSite, *, open_24_7: bool,
-              weekly: Iterable[tuple[int, time, time]]) -> None:
+def set_hours(
+    program_site: ProgramSite, *, open_24_7: bool, weekly: Iterable[tuple[int, time, time]]
+) -> None:
     """Replace a program site's regular hours."""
     intervals = []
     for weekday, opens, closes in weekly:
@@ -269,9 +316,15 @@ def set_hours(program_site: ProgramSite, *, open_24_7: bool,
     db.session.flush()
 
 
-def add_exception(program_site: ProgramSite, on_date: date, *, closed: bool = True,
-                  opens: time | None = None, closes: time | None = None,
-                  reason: str | None = None) -> HoursException:
+def add_exception(
+    program_site: ProgramSite,
+    on_date: date,
+    *,
+    closed: bool = True,
+    opens: time | None = None,
+    closes: time | None = None,
+    reason: str | None = None,
+) -> HoursException:
     """Close a program site on a date, or give it special hours that day."""
     if not closed and (opens is None or closes is None):
         message = _("Give the special opening and closing times.")
@@ -280,8 +333,9 @@ def add_exception(program_site: ProgramSite, on_date: date, *, closed: bool = Tr
     if existing is not None:
         program_site.exceptions.remove(existing)
         db.session.flush()
-    item = HoursException(on_date=on_date, closed=closed, opens_at=opens, closes_at=closes,
-                          reason=reason)
+    item = HoursException(
+        on_date=on_date, closed=closed, opens_at=opens, closes_at=closes, reason=reason
+    )
     program_site.exceptions.append(item)
     db.session.flush()
     return item

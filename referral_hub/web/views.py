@@ -88,11 +88,11 @@ def inject_layout() -> dict:
     }
 
 
-def render_error(status: int, code: str, message: str, **extra):
+def render_error(http_status: int, code: str, message: str, **extra):
     """Answer an error as JSON for the API and as a page elsewhere."""
     if is_api_request():
-        return error_response(status, code, message, **extra)
-    return render_template("web/error.html", status=status, message=message), status
+        return error_response(http_status, code, message, **extra)
+    return render_template("web/error.html", status=http_status, message=message), http_status
 
 
 def handle_http_error(exc: HTTPException):

@@ -4,9 +4,12 @@ import re
 
 import pytest
 
+from referral_hub.accounts import operations as accounts_ops
 from referral_hub.accounts import operations as ops
-from referral_hub.accounts.models import Membership, Role, User, UserSession
+from referral_hub.accounts.models import Membership, Organization, Role, User, UserSession
+from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
+from referral_hub.referrals import operations as referral_ops
 
 from ..conftest import PASSWORD
 
@@ -23,8 +26,28 @@ def two_tenants(app, make_org, make_user, client, api_token):
     stranger = make_user(Role.PROVIDER_STAFF, org=theirs)
     api_token(stranger)
     app.test_client_class(app).login(stranger.email)
+    with app.test_request_context():
+        # The other tenant's directory listing and a referral between two other organizations.
+        their_org = db.session.get(Organization, theirs.id)
+        program = directory.create_program(their_org, name="Their program",
+                                           categories=["housing"])
+        site = directory.create_site(their_org, name="Their site", address_1="1 St",
+                                     postal_code="55415", latitude=44.97, longitude=-93.26)
+        program_site = directory.offer_at(program, site, open_24_7=True)
+        team = accounts_ops.create_organization(name="Their team", slug="their-team",
+                                                kind="responder_team")
+        their_responder = db.session.get(User, make_user(Role.RESPONDER, org=team).id)
+        person = referral_ops.create_client(team, their_responder, display_name="Someone")
+        consent = referral_ops.record_consent(person, program, their_responder, method="verbal")
+        referral = referral_ops.send_referral(client=person, program=program,
+                                              user=their_responder, organization=team,
+                                              consent=consent)
+        db.session.commit()
+        directory_ids = {"program_id": program.id, "program_site_id": program_site.id,
+                         "client_id": person.id, "consent_id": consent.id,
+                         "referral_id": referral.id, "action": "accept"}
     with app.app_context():
-        foreign = {
+        foreign = {**directory_ids,
             "org_id": theirs.id,
             "user_id": stranger.id,
             "membership_id": db.session.query(Membership.id)
@@ -70,7 +93,8 @@ def test_every_page_and_api_route_answers_404_for_foreign_ids(app, client, two_t
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             if rule.rule.startswith("/api/"):
                 headers = {"Authorization": f"Bearer {two_tenants['my_token']}"}
-                response = client.open(path, method=method, headers=headers, json={})
+                body = {"handed_off_to": "x"} if "/actions/" in path else {}
+                response = client.open(path, method=method, headers=headers, json=body)
             else:
                 data = {"csrf_token": client.csrf("/account")} if method != "GET" else None
                 response = client.open(path, method=method, data=data)

@@ -6,12 +6,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event
 
+from referral_hub.core.errors import ValidationFailed
 from referral_hub.directory import operations as directory
 from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.geo.base import Point
 from referral_hub.matching.operations import clean_answers, match
-from referral_hub.core.errors import ValidationFailed
 
 CHI = ZoneInfo("America/Chicago")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CHI)

@@ -7,7 +7,6 @@ from json_logic import jsonLogic
 
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.matching.questions import BY_CODE, QType
-from referral_hub.web.i18n import language
 from referral_hub.matching.rules import (
     ELIGIBLE,
     INELIGIBLE,
@@ -18,6 +17,7 @@ from referral_hub.matching.rules import (
     questions_used,
     validate_criteria,
 )
+from referral_hub.web.i18n import language
 
 YOUTH_HOUSING = {"and": [
     {">=": [{"var": "age"}, 18]},

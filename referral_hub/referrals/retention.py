@@ -1,0 +1,67 @@
+"""Retention: anonymise client personal data a configured time after the last referral closed.
+
+What goes: the client's name, phone, birth year, contact preferences; the free text of their
+referrals (notes may name people); screening answers other than the needs asked for. What
+stays: referral states and timestamps, events, and so every metric computed from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select, update
+
+from referral_hub.core.db import utcnow
+from referral_hub.extensions import db
+from referral_hub.referrals.models import OPEN, Client, Referral
+
+ANONYMIZED_NAME = "—"
+
+
+@dataclass
+class RetentionReport:
+    clients: int
+    referrals: int
+
+
+def due_clients(now: datetime, days: int):
+    """Clients with no open referral whose last referral closed more than `days` ago."""
+    cutoff = now - timedelta(days=days)
+    last_closed = (
+        select(Referral.client_id, func.max(Referral.closed_at).label("last_closed"))
+        .group_by(Referral.client_id)
+        .subquery()
+    )
+    open_referral = exists().where(Referral.client_id == Client.id, Referral.status.in_(OPEN))
+    return (
+        select(Client.id)
+        .join(last_closed, last_closed.c.client_id == Client.id)
+        .where(Client.anonymized_at.is_(None), ~open_referral,
+               last_closed.c.last_closed < cutoff)
+    )
+
+
+def anonymize_due(days: int, *, now: datetime | None = None, dry_run: bool = False
+                  ) -> RetentionReport:
+    """Anonymise every client due; flushes (the CLI commits)."""
+    now = now or utcnow()
+    client_ids = list(db.session.scalars(due_clients(now, days)))
+    referral_ids = list(db.session.scalars(
+        select(Referral.id).where(Referral.client_id.in_(client_ids)))) if client_ids else []
+    if dry_run or not client_ids:
+        return RetentionReport(len(client_ids), len(referral_ids))
+    db.session.execute(
+        update(Client).where(Client.id.in_(client_ids)).values(
+            display_name=ANONYMIZED_NAME, name_key="", phone=None, birth_year=None,
+            sms_ok=False, quiet_hours_start=None, quiet_hours_end=None, anonymized_at=now,
+        )
+    )
+    for referral in db.session.scalars(select(Referral).where(Referral.id.in_(referral_ids))):
+        referral.note = None
+        referral.reason_note = None
+        referral.provider_notes = None
+        referral.handed_off_to = None
+        referral.answers = {k: v for k, v in (referral.answers or {}).items() if k == "needs"}
+    db.session.flush()
+    return RetentionReport(len(client_ids), len(referral_ids))
