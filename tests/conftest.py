@@ -101,7 +101,9 @@ def _transaction(request, app) -> Iterator[None]:
         yield
         return
     with app.app_context():
-        connection = db.engine.connect()
+        # Deferred: the test's outer transaction must not hold SQLite's write lock while it
+        # only reads (tests may open a second connection).
+        connection = db.engine.connect().execution_options(sqlite_begin="deferred")
         limiter.reset()
         invalidate_gazetteer()  # cached places may come from a rolled-back test
     outer = connection.begin()

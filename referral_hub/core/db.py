@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
+from flask import has_request_context, request
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
@@ -102,7 +103,20 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+    """On SQLite, writers take the write lock up front and queue on busy_timeout.
+
+    A deferred transaction that reads first cannot always upgrade to a write while another
+    process writes (SQLITE_BUSY, at once): a form post would fail instead of waiting. Page
+    views stay deferred, so reads remain concurrent under WAL.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    requested = conn.get_execution_options().get("sqlite_begin")
+    reading = has_request_context() and request.method in READ_ONLY_METHODS
+    deferred = requested == "deferred" or (requested is None and reading)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
