@@ -67,13 +67,15 @@ def measure_seconds() -> float:
     return seconds
 
 
-def _one_request(port: int, path: str, headers: dict[str, str]) -> int:
-    """Send one GET on a fresh connection and return the status (raises on network errors)."""
+def _one_request(
+    port: int, path: str, headers: dict[str, str], method: str = "GET", body: bytes | None = None
+) -> int:
+    """Send one request on a fresh connection and return the status (raises on network errors)."""
     # A new connection per request: gunicorn's sync workers close the connection after every
     # response anyway, so this is what every real client of such a server pays too.
     conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status
@@ -88,6 +90,8 @@ def _worker(
     ready: Queue[int],
     go: Queue[tuple[float, float]],
     results: Queue[tuple[list[float], Counter[str]]],
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> None:
     """Request path back to back inside the window sent on `go`; put latencies and errors."""
     ready.put(os.getpid())
@@ -99,12 +103,12 @@ def _worker(
     while time.monotonic() < end:
         began = time.perf_counter()
         try:
-            status = _one_request(port, path, headers)
+            status = _one_request(port, path, headers, method, body)
         except (OSError, http.client.HTTPException) as exc:
             errors[type(exc).__name__] += 1
             continue
         finished = time.monotonic()
-        if status != 200:
+        if status not in (200, 201):
             # Counted during warm-up too: a 401 is a broken benchmark whenever it happens.
             errors[f"HTTP {status}"] += 1
         elif start <= finished <= end:
@@ -134,6 +138,8 @@ def run_load(
     processes: int = 2,
     seconds: float | None = None,
     warmup: float = WARMUP_SECONDS,
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> LoadResult:
     """Load http://127.0.0.1:port/path from `processes` processes; measure after a warm-up."""
     seconds = measure_seconds() if seconds is None else seconds
@@ -142,7 +148,7 @@ def run_load(
     # about a second, hence the handshake below instead of starting the clock at once.
     ctx = multiprocessing.get_context("spawn")
     ready, go, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    args = (port, path, headers or {}, ready, go, results)
+    args = (port, path, headers or {}, ready, go, results, method, body)
     procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(processes)]
     for proc in procs:
         proc.start()

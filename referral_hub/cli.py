@@ -58,6 +58,20 @@ def seed_synthetic(programs: int, sites: int, seed: int) -> None:
     click.echo("Synthetic directory: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+@seed_cli.command("synthetic-referrals")
+@click.option("--referrals", type=click.IntRange(1, 5_000_000), default=100000,
+              show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+def seed_synthetic_referrals(referrals: int, days: int, seed: int) -> None:
+    """Bulk-insert a referral history over the loaded directory (for benchmarks)."""
+    try:
+        counts = synthetic.build_referrals(referrals, days=days, seed=seed)
+    except synthetic.SyntheticExists as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Synthetic referrals: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--org", "org_slug", required=True, help="Organization short name (slug).")
