@@ -33,6 +33,10 @@ def _instance_secret_key(instance_path: Path) -> str:
     return key
 
 
+def _optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
 def load(instance_path: str) -> dict:
     """Build the configuration mapping from environment variables."""
     instance = Path(instance_path)
@@ -80,5 +84,19 @@ def load(instance_path: str) -> dict:
         "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "365")),
         # A referral unanswered this long past its response deadline is cancelled as expired.
         "REFERRAL_EXPIRE_AFTER_HOURS": int(os.environ.get("REFERRAL_EXPIRE_AFTER_HOURS", "72")),
+        # Notifications (see referral_hub/notify): console by default, no network needed.
+        "NOTIFY_STAFF_CHANNEL": os.environ.get("NOTIFY_STAFF_CHANNEL", "console"),
+        "NOTIFY_MAX_ATTEMPTS": int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8")),
+        "NOTIFY_TIMEOUT": float(os.environ.get("NOTIFY_TIMEOUT", "10")),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": _optional("SMTP_USERNAME"),
+        "SMTP_PASSWORD": _optional("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "referral_hub@localhost"),
+        "SMS_BASE_URL": os.environ.get("SMS_BASE_URL", "https://api.twilio.com"),
+        "SMS_ACCOUNT_SID": _optional("SMS_ACCOUNT_SID"),
+        "SMS_AUTH_TOKEN": _optional("SMS_AUTH_TOKEN"),
+        "SMS_FROM": _optional("SMS_FROM"),
         "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "2000")),
     }
