@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -20,11 +22,12 @@ bp = Blueprint("matching", __name__, template_folder="templates")
 SCREENING_ROLES = (Role.RESPONDER, Role.COORDINATOR, Role.ADMIN)
 
 
-def _render(form, result=None, status=200):
+def _render(form, result=None, status=200, answers=None):
     first = [form[code] for code in FIRST_QUESTIONS]
     more = [form[q.code] for q in QUESTIONS if q.code not in FIRST_QUESTIONS]
     return render_template(
-        "matching/screen.html", form=form, first=first, more=more, result=result, questions=BY_CODE
+        "matching/screen.html", form=form, first=first, more=more, result=result,
+        questions=BY_CODE, answers_json=json.dumps(answers or {}),
     ), status
 
 
@@ -55,7 +58,7 @@ def results():
     )
     if result.location_note:
         form.location.errors = [result.location_note]
-    return _render(form, result)
+    return _render(form, result, answers=answers)
 
 
 @bp.app_template_filter("minutes")

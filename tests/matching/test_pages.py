@@ -33,6 +33,9 @@ def test_results_show_groups_and_reasons(client, login_as, build):
     assert "Ask next:" in html
     assert "(estimated)" in html
     assert 'value="20"' in html  # the answers stay in the form to change them
+    # Each program one qualifies for (or might) can be referred to, carrying the answers.
+    assert "Refer to Youth Housing" in html and "Refer to Veterans Home" in html
+    assert "&#34;age&#34;: 20" in html or "&quot;age&quot;: 20" in html
 
 
 def test_bad_answers_keep_input_and_say_why(client, login_as):
