@@ -18,7 +18,10 @@ from referral_hub.accounts import auth
 from referral_hub.accounts import views as accounts_views
 from referral_hub.core import meta_api
 from referral_hub.core.security import configure_password_hashing
-from referral_hub.directory import hsds_api
+from referral_hub.directory import (
+    hsds_api,
+    manage_views,  # noqa: F401  (its routes join directory.bp)
+)
 from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
 from referral_hub.matching import api as matching_api

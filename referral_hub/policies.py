@@ -14,6 +14,7 @@ from sqlalchemy import Select, false, select
 
 from referral_hub.accounts.models import Membership, Organization, Role, User
 from referral_hub.core.errors import Forbidden, NotFound
+from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.referrals.lifecycle import Side
 from referral_hub.referrals.models import Client, Referral
@@ -177,3 +178,40 @@ def require(allowed: bool) -> None:
     """Raise Forbidden unless allowed; used after the record was found visible."""
     if not allowed:
         raise Forbidden("You are not allowed to do this.")
+
+
+# --- who manages the directory --------------------------------
+
+
+def managed_org_ids(user: User) -> set[int] | None:
+    """Organizations whose programs the user manages; None means all (administrators)."""
+    if is_admin(user):
+        return None
+    return {m.organization_id for m in user.memberships if m.role == Role.PROVIDER_ADMIN}
+
+
+def require_manager(user: User) -> None:
+    """Only provider administrators and administrators reach /manage; the rest get 403."""
+    require(has_role(user, Role.PROVIDER_ADMIN, Role.ADMIN))
+
+
+def managed(user: User, model: type, stmt: Select | None = None) -> Select:
+    """Rows of an organization-owned model (Program, Site, Organization) the user manages."""
+    stmt = stmt if stmt is not None else select(model)
+    org_ids = managed_org_ids(user)
+    column = model.id if model is Organization else model.organization_id
+    return stmt if org_ids is None else stmt.where(column.in_(org_ids or {-1}))
+
+
+def can_manage_program(user: User, program: Program) -> bool:
+    org_ids = managed_org_ids(user)
+    return org_ids is None or program.organization_id in org_ids
+
+
+def managed_program_or_404(user: User, program_id: int) -> Program:
+    """403 for non-managers, then 404 for a program of another organization."""
+    require_manager(user)
+    program = db.session.scalar(managed(user, Program).where(Program.id == program_id))
+    if program is None:
+        raise NotFound("Not found.")
+    return program
