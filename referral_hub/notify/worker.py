@@ -3,6 +3,10 @@
 Claiming is its own short transaction (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL), so
 several workers share the outbox without sending a message twice and no transaction stays
 open while a slow SMTP server or SMS gateway answers.
+
+Delivery is at least once: a worker that dies between sending and recording leaves the
+message "sending" until its lease runs out, and then it is sent again. The e-mail Message-ID
+and the SMS Idempotency-Key come from the dedupe key, so receivers can drop the repeat.
 """
 
 from __future__ import annotations
@@ -151,8 +155,7 @@ def deliver(item: Outgoing, now: datetime) -> bool:
 
 
 def deliver_due(limit: int = 50, now: datetime | None = None) -> int:
-    """Claim and send the messages due at `now` (default: the current time); return how many
-    were sent."""
+    """Claim and send the messages due at `now` (default: now); return how many were sent."""
     claimed = claim(limit, now or utcnow())
     return sum(deliver(item, now or utcnow()) for item in claimed)
 

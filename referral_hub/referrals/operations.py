@@ -26,7 +26,7 @@ from referral_hub.directory.models import Program, ProgramSite, Site
 from referral_hub.extensions import db
 from referral_hub.matching.questions import SCREENER_VERSION
 from referral_hub.notify.operations import notify_users
-from referral_hub.referrals.lifecycle import BY_ACTION, REASON_TITLES, Side, Transition
+from referral_hub.referrals.lifecycle import BY_ACTION, Side, Transition
 from referral_hub.referrals.models import (
     OPEN,
     Client,
@@ -440,12 +440,12 @@ def _notify(referral: Referral, action: str) -> None:
         recipients: Iterable[User] = provider_staff(referral.provider_org_id)
     else:
         recipients = [referral.referring_user] if referral.referring_user else []
-    reason = referral.reason_code
     notify_users(
         recipients, template,
+        # The code, not its title: each recipient reads it in their own language.
         params={"program_name": referral.program.name, "referral_id": referral.id,
                 "due_at": referral.response_due_at, "priority": referral.priority.value,
-                "reason": str(REASON_TITLES.get(reason, "")) if reason else ""},
+                "reason": referral.reason_code},
         referral_id=referral.id, dedupe_key=f"referral:{referral.id}:{action}",
     )
 
