@@ -81,15 +81,17 @@ def normalize_phone(phone: str | None) -> str | None:
     return digits
 
 
-def possible_duplicates(organization_id: int, display_name: str, birth_year: int | None,
-                        phone: str | None) -> list[Client]:
+def possible_duplicates(
+    organization_id: int, display_name: str, birth_year: int | None, phone: str | None
+) -> list[Client]:
     """Clients of the organization who may be the same person: a hint, never a merge."""
     key = name_key(display_name)
     phone = normalize_phone(phone) if phone else None
     if not key:
         return []
-    stmt = select(Client).where(Client.organization_id == organization_id,
-                                Client.anonymized_at.is_(None))
+    stmt = select(Client).where(
+        Client.organization_id == organization_id, Client.anonymized_at.is_(None)
+    )
     same_name = stmt.where(Client.name_key == key)
     if birth_year:
         same_name = same_name.where(Client.birth_year.in_([birth_year, None]))
@@ -100,11 +102,19 @@ def possible_duplicates(organization_id: int, display_name: str, birth_year: int
     return list(found.values())
 
 
-def create_client(organization: Organization, user: User | None, *, display_name: str,
-                  phone: str | None = None, preferred_language: str = "en",
-                  birth_year: int | None = None, sms_ok: bool = False,
-                  quiet_hours_start: time | None = None, quiet_hours_end: time | None = None,
-                  neutral_sender: bool = False) -> Client:
+def create_client(
+    organization: Organization,
+    user: User | None,
+    *,
+    display_name: str,
+    phone: str | None = None,
+    preferred_language: str = "en",
+    birth_year: int | None = None,
+    sms_ok: bool = False,
+    quiet_hours_start: time | None = None,
+    quiet_hours_end: time | None = None,
+    neutral_sender: bool = False,
+) -> Client:
     """Record a client with the minimum personal data."""
     errors: dict[str, list[str]] = {}
     if not (display_name or "").strip():
@@ -121,10 +131,16 @@ def create_client(organization: Organization, user: User | None, *, display_name
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     client = Client(
-        organization_id=organization.id, created_by_id=user.id if user else None,
-        display_name=display_name.strip(), name_key=name_key(display_name), phone=phone,
-        preferred_language=preferred_language or "en", birth_year=birth_year, sms_ok=sms_ok,
-        quiet_hours_start=quiet_hours_start, quiet_hours_end=quiet_hours_end,
+        organization_id=organization.id,
+        created_by_id=user.id if user else None,
+        display_name=display_name.strip(),
+        name_key=name_key(display_name),
+        phone=phone,
+        preferred_language=preferred_language or "en",
+        birth_year=birth_year,
+        sms_ok=sms_ok,
+        quiet_hours_start=quiet_hours_start,
+        quiet_hours_end=quiet_hours_end,
         neutral_sender=neutral_sender,
     )
     db.session.add(client)
@@ -132,25 +148,37 @@ def create_client(organization: Organization, user: User | None, *, display_name
     return client
 
 
-def record_view(user: User, client: Client, *, referral: Referral | None = None,
-                context: str = "page") -> None:
+def record_view(
+    user: User, client: Client, *, referral: Referral | None = None, context: str = "page"
+) -> None:
     """Log that a user opened a client's record (who, when, which); never the contents."""
     membership = user.primary_membership
-    db.session.add(RecordView(
-        client_id=client.id, referral_id=referral.id if referral else None, user_id=user.id,
-        organization_id=membership.organization_id if membership else None, context=context,
-        created_at=utcnow(),
-    ))
+    db.session.add(
+        RecordView(
+            client_id=client.id,
+            referral_id=referral.id if referral else None,
+            user_id=user.id,
+            organization_id=membership.organization_id if membership else None,
+            context=context,
+            created_at=utcnow(),
+        )
+    )
     db.session.flush()
 
 
 # --- consent ---------------------------------------------------------------------------------
 
 
-def record_consent(client: Client, program: Program, user: User, *,
-                   method: ConsentMethod | str, purpose: str | None = None,
-                   expires_at: datetime | None = None,
-                   override_reason: str | None = None) -> Consent:
+def record_consent(
+    client: Client,
+    program: Program,
+    user: User,
+    *,
+    method: ConsentMethod | str,
+    purpose: str | None = None,
+    expires_at: datetime | None = None,
+    override_reason: str | None = None,
+) -> Consent:
     """Record the client's consent to share a referral with a program's organization."""
     method = ConsentMethod(method)
     if method == ConsentMethod.EMERGENCY_OVERRIDE:
@@ -163,10 +191,15 @@ def record_consent(client: Client, program: Program, user: User, *,
         message = _("The consent would already have expired.")
         raise ValidationFailed(message, fields={"expires_at": [message]})
     consent = Consent(
-        client_id=client.id, program_id=program.id, organization_id=program.organization_id,
-        method=method, purpose=purpose or "referral for services",
-        override_reason=(override_reason or "").strip() or None, recorded_by_id=user.id,
-        given_at=utcnow(), expires_at=expires_at,
+        client_id=client.id,
+        program_id=program.id,
+        organization_id=program.organization_id,
+        method=method,
+        purpose=purpose or "referral for services",
+        override_reason=(override_reason or "").strip() or None,
+        recorded_by_id=user.id,
+        given_at=utcnow(),
+        expires_at=expires_at,
     )
     db.session.add(consent)
     db.session.flush()
@@ -191,9 +224,12 @@ def revoke_consent(consent: Consent, user: User | None) -> list[Referral]:
     for referral in db.session.scalars(
         select(Referral).where(Referral.consent_id == consent.id, Referral.status.in_(OPEN))
     ):
-        perform(referral, "cancel", Actor(frozenset({Side.CLIENT, Side.COORDINATOR}), user=user,
-                                          label="consent"),
-                reason_code="consent_revoked")
+        perform(
+            referral,
+            "cancel",
+            Actor(frozenset({Side.CLIENT, Side.COORDINATOR}), user=user, label="consent"),
+            reason_code="consent_revoked",
+        )
         cancelled.append(referral)
     db.session.flush()
     return cancelled
@@ -202,27 +238,46 @@ def revoke_consent(consent: Consent, user: User | None) -> list[Referral]:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def send_referral(*, client: Client, program: Program, user: User, organization: Organization,
-                  consent: Consent | None, site: Site | None = None,
-                  priority: Priority | str = Priority.ROUTINE, note: str | None = None,
-                  answers: dict[str, Any] | None = None,
-                  rerouted_from: Referral | None = None) -> Referral:
+def send_referral(
+    *,
+    client: Client,
+    program: Program,
+    user: User,
+    organization: Organization,
+    consent: Consent | None,
+    site: Site | None = None,
+    priority: Priority | str = Priority.ROUTINE,
+    note: str | None = None,
+    answers: dict[str, Any] | None = None,
+    rerouted_from: Referral | None = None,
+) -> Referral:
     """Create a referral and send it: consent checked, response deadline set, slot held."""
     errors: dict[str, list[str]] = {}
     if not program.is_active or not program.accepts_responder_referrals:
         errors["program_id"] = [_("This program does not take referrals right now.")]
-    if site is not None and not db.session.scalar(select(ProgramSite.id).where(
-            ProgramSite.program_id == program.id, ProgramSite.site_id == site.id)):
+    if site is not None and not db.session.scalar(
+        select(ProgramSite.id).where(
+            ProgramSite.program_id == program.id, ProgramSite.site_id == site.id
+        )
+    ):
         errors["site_id"] = [_("The program is not offered at this site.")]
     if not consent_is_valid(consent, client, program):
         errors["consent"] = [_("Record the person's consent for this program first.")]
     if errors:
         raise ValidationFailed(_("The referral cannot be sent yet."), fields=errors)
     referral = Referral(
-        client=client, program=program, site=site, provider_org_id=program.organization_id,
-        referring_org_id=organization.id, referring_user_id=user.id, consent=consent,
-        rerouted_from=rerouted_from, status=Status.DRAFT, priority=Priority(priority),
-        note=(note or "").strip() or None, answers=answers or {},
+        client=client,
+        program=program,
+        site=site,
+        provider_org_id=program.organization_id,
+        referring_org_id=organization.id,
+        referring_user_id=user.id,
+        consent=consent,
+        rerouted_from=rerouted_from,
+        status=Status.DRAFT,
+        priority=Priority(priority),
+        note=(note or "").strip() or None,
+        answers=answers or {},
         screener_version=SCREENER_VERSION,
     )
     db.session.add(referral)
@@ -230,25 +285,49 @@ def send_referral(*, client: Client, program: Program, user: User, organization:
     sides = frozenset({Side.REFERRER})
     perform(referral, "send", Actor(sides, user=user, organization_id=organization.id))
     if rerouted_from is not None:
-        _event(rerouted_from, "reroute", None, None,
-               Actor(sides, user=user, organization_id=organization.id),
-               data={"to_referral_id": referral.id})
+        _event(
+            rerouted_from,
+            "reroute",
+            None,
+            None,
+            Actor(sides, user=user, organization_id=organization.id),
+            data={"to_referral_id": referral.id},
+        )
     return referral
 
 
-def reroute(referral: Referral, program: Program, user: User, *, consent: Consent,
-            site: Site | None = None) -> Referral:
-    """Send the same person to the next program after a decline or an expiry."""
-    if referral.status not in (Status.DECLINED, Status.CANCELLED):
-        raise Conflict(_("Only a declined or expired referral can be re-routed."),
-                       status=referral.status.value)
+def reroute(
+    referral: Referral, program: Program, user: User, *, consent: Consent, site: Site | None = None
+) -> Referral:
+    """Send the same person to the next program after a decline or an expiry (once)."""
+    referral = lock(referral.id) or referral
+    expired = referral.status == Status.CANCELLED and referral.reason_code == "expired"
+    if referral.status != Status.DECLINED and not expired:
+        raise Conflict(
+            _("Only a declined or expired referral can be re-routed."), status=referral.status.value
+        )
+    already = db.session.scalar(select(Referral.id).where(Referral.rerouted_from_id == referral.id))
+    if already is not None:
+        raise Conflict(
+            _("This referral was already re-routed."),
+            status=referral.status.value,
+            rerouted_to=already,
+        )
     if program.id == referral.program_id:
         message = _("Choose another program.")
         raise ValidationFailed(message, fields={"program_id": [message]})
-    return send_referral(client=referral.client, program=program, user=user,
-                         organization=referral.referring_org, consent=consent, site=site,
-                         priority=referral.priority, note=referral.note,
-                         answers=dict(referral.answers), rerouted_from=referral)
+    return send_referral(
+        client=referral.client,
+        program=program,
+        user=user,
+        organization=referral.referring_org,
+        consent=consent,
+        site=site,
+        priority=referral.priority,
+        note=referral.note,
+        answers=dict(referral.answers),
+        rerouted_from=referral,
+    )
 
 
 # --- transitions -----------------------------------------------------------------------------
@@ -262,8 +341,14 @@ def lock(referral_id: int) -> Referral | None:
     return db.session.scalar(stmt.execution_options(populate_existing=True))
 
 
-def perform(referral: Referral, action: str, actor: Actor, *,
-            expected_version: int | None = None, **supplied: Any) -> Referral:
+def perform(
+    referral: Referral,
+    action: str,
+    actor: Actor,
+    *,
+    expected_version: int | None = None,
+    **supplied: Any,
+) -> Referral:
     """Apply one declared transition; Conflict when the state or version no longer fits."""
     transition = BY_ACTION.get(action)
     if transition is None:
@@ -272,35 +357,54 @@ def perform(referral: Referral, action: str, actor: Actor, *,
         raise Forbidden(_("You cannot do this to this referral."))
     current = lock(referral.id) or referral
     if expected_version is not None and current.version != expected_version:
-        raise Conflict(_("Someone else changed this referral first. Reload and try again."),
-                       status=current.status.value, version=current.version)
+        raise Conflict(
+            _("Someone else changed this referral first. Reload and try again."),
+            status=current.status.value,
+            version=current.version,
+        )
     if current.status not in transition.sources:
         raise Conflict(
-            _("This referral is now “%(status)s”: it cannot be changed that way.",
-              status=current.status.title),
-            status=current.status.value, version=current.version,
+            _(
+                "This referral is now “%(status)s”: it cannot be changed that way.",
+                status=current.status.title,
+            ),
+            status=current.status.value,
+            version=current.version,
         )
     values = _check_supplied(transition, current, supplied)
     before = current.status
     target = _apply(transition, current, values)
     if target is not None:
         current.status = target
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()
-            if k in ("appointment_at", "outcome", "at")}
-    _event(current, action, before, current.status, actor,
-           reason_code=values.get("reason_code"), data=data)
+    data = {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in values.items()
+        if k in ("appointment_at", "outcome", "at")
+    }
+    _event(
+        current,
+        action,
+        before,
+        current.status,
+        actor,
+        reason_code=values.get("reason_code"),
+        data=data,
+    )
     try:
         db.session.flush()
     except StaleDataError as exc:
         # SQLite has no row locks: the version column catches the writer that lost the race.
-        raise Conflict(_("Someone else changed this referral first. Reload and try again."),
-                       status=before.value) from exc
+        raise Conflict(
+            _("Someone else changed this referral first. Reload and try again."),
+            status=before.value,
+        ) from exc
     _notify(current, action)
     return current
 
 
-def _check_supplied(transition: Transition, referral: Referral, supplied: dict[str, Any]
-                    ) -> dict[str, Any]:
+def _check_supplied(
+    transition: Transition, referral: Referral, supplied: dict[str, Any]
+) -> dict[str, Any]:
     values = {k: v for k, v in supplied.items() if v not in (None, "")}
     errors: dict[str, list[str]] = {}
     for name in transition.requires:
@@ -317,8 +421,11 @@ def _check_supplied(transition: Transition, referral: Referral, supplied: dict[s
         elif appointment < utcnow() - timedelta(minutes=5):
             errors["appointment_at"] = [_("The appointment cannot be in the past.")]
     code = values.get("code")
-    if (transition.action == "hand_off" and code is not None
-            and str(code).strip() != (referral.handoff_code or "")):
+    if (
+        transition.action == "hand_off"
+        and code is not None
+        and str(code).strip() != (referral.handoff_code or "")
+    ):
         errors["code"] = [_("This code does not match the client's code.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
@@ -354,8 +461,14 @@ def _apply(transition: Transition, referral: Referral, values: dict[str, Any]) -
         referral.outcome = values["outcome"]
     if "reason_code" in values:
         referral.reason_code = values["reason_code"]
-    if "note" in values and action in ("decline", "hold", "cancel", "no_show", "complete",
-                                       "enter_in_error"):
+    if "note" in values and action in (
+        "decline",
+        "hold",
+        "cancel",
+        "no_show",
+        "complete",
+        "enter_in_error",
+    ):
         referral.reason_note = str(values["note"]).strip()[:500]
     if "reason_note" in values:
         referral.reason_note = str(values["reason_note"]).strip()[:500]
@@ -384,19 +497,33 @@ def _hold_slot(program_id: int) -> bool:
 
 def _release_slot(program_id: int) -> None:
     db.session.execute(
-        update(Program).where(Program.id == program_id, Program.open_slots.is_not(None))
+        update(Program)
+        .where(Program.id == program_id, Program.open_slots.is_not(None))
         .values(open_slots=Program.open_slots + 1)
     )
 
 
-def _event(referral: Referral, action: str, before: Status | None, after: Status | None,
-           actor: Actor, *, reason_code: str | None = None,
-           data: dict[str, Any] | None = None) -> ReferralEvent:
+def _event(
+    referral: Referral,
+    action: str,
+    before: Status | None,
+    after: Status | None,
+    actor: Actor,
+    *,
+    reason_code: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> ReferralEvent:
     event = ReferralEvent(
-        referral_id=referral.id, action=action, from_status=before, to_status=after,
+        referral_id=referral.id,
+        action=action,
+        from_status=before,
+        to_status=after,
         actor_user_id=actor.user.id if actor.user else None,
-        actor_org_id=actor.organization_id, actor_label=actor.label,
-        reason_code=reason_code, data=data or {}, created_at=utcnow(),
+        actor_org_id=actor.organization_id,
+        actor_label=actor.label,
+        reason_code=reason_code,
+        data=data or {},
+        created_at=utcnow(),
     )
     db.session.add(event)
     return event
@@ -416,20 +543,28 @@ STAFF_TEMPLATES = {
 
 
 def provider_staff(organization_id: int) -> list[User]:
-    return list(db.session.scalars(
-        select(User).join(Membership, Membership.user_id == User.id).where(
-            Membership.organization_id == organization_id,
-            Membership.role.in_([Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN]),
-            User.is_active,
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organization_id == organization_id,
+                Membership.role.in_([Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN]),
+                User.is_active,
+            )
         )
-    ))
+    )
 
 
 def coordinators() -> list[User]:
-    return list(db.session.scalars(
-        select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.role == Role.COORDINATOR, User.is_active).distinct()
-    ))
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.role == Role.COORDINATOR, User.is_active)
+            .distinct()
+        )
+    )
 
 
 def _notify(referral: Referral, action: str) -> None:
@@ -441,12 +576,18 @@ def _notify(referral: Referral, action: str) -> None:
     else:
         recipients = [referral.referring_user] if referral.referring_user else []
     notify_users(
-        recipients, template,
+        recipients,
+        template,
         # The code, not its title: each recipient reads it in their own language.
-        params={"program_name": referral.program.name, "referral_id": referral.id,
-                "due_at": referral.response_due_at, "priority": referral.priority.value,
-                "reason": referral.reason_code},
-        referral_id=referral.id, dedupe_key=f"referral:{referral.id}:{action}",
+        params={
+            "program_name": referral.program.name,
+            "referral_id": referral.id,
+            "due_at": referral.response_due_at,
+            "priority": referral.priority.value,
+            "reason": referral.reason_code,
+        },
+        referral_id=referral.id,
+        dedupe_key=f"referral:{referral.id}:{action}",
     )
 
 
@@ -459,32 +600,38 @@ class SweepReport:
     expired: list[int] = field(default_factory=list)
 
 
-def escalate_overdue(now: datetime | None = None, *, expire_after_hours: int = 72
-                     ) -> SweepReport:
+def escalate_overdue(now: datetime | None = None, *, expire_after_hours: int = 72) -> SweepReport:
     """Escalate referrals past their response deadline (once), expire long-unanswered ones."""
     now = now or utcnow()
     report = SweepReport()
-    overdue = select(Referral.id).where(Referral.status == Status.SENT,
-                                        Referral.response_due_at < now)
+    overdue = select(Referral.id).where(
+        Referral.status == Status.SENT, Referral.response_due_at < now
+    )
     for referral_id in db.session.scalars(overdue.where(Referral.escalated_at.is_(None))):
         referral = lock(referral_id)
         if referral is None or referral.status != Status.SENT or referral.escalated_at:
             continue  # another worker got there first
         referral.escalated_at = now
         _event(referral, "escalate", Status.SENT, Status.SENT, Actor.system())
-        recipients = [*coordinators(), *([referral.referring_user]
-                                         if referral.referring_user else [])]
+        recipients = [
+            *coordinators(),
+            *([referral.referring_user] if referral.referring_user else []),
+        ]
         notify_users(
-            {u.id: u for u in recipients}.values(), "referral_escalated",
-            params={"program_name": referral.program.name, "referral_id": referral.id,
-                    "hours": referral.program.response_target_hours},
-            referral_id=referral.id, dedupe_key=f"referral:{referral.id}:escalate",
+            {u.id: u for u in recipients}.values(),
+            "referral_escalated",
+            params={
+                "program_name": referral.program.name,
+                "referral_id": referral.id,
+                "hours": referral.program.response_target_hours,
+            },
+            referral_id=referral.id,
+            dedupe_key=f"referral:{referral.id}:escalate",
         )
         report.escalated.append(referral.id)
     cutoff = now - timedelta(hours=expire_after_hours)
     for referral_id in db.session.scalars(
-        select(Referral.id).where(Referral.status == Status.SENT,
-                                  Referral.response_due_at < cutoff)
+        select(Referral.id).where(Referral.status == Status.SENT, Referral.response_due_at < cutoff)
     ):
         referral = lock(referral_id)
         if referral is not None and referral.status == Status.SENT:

@@ -1,5 +1,5 @@
 """What the referral page is built from: the action forms the lifecycle table allows, the
-values they hand to `perform`, the timeline, and the list's one-query notification flags.
+values they hand to `perform`, and the timeline.
 
 No routes here (they all live in views.py); these helpers never commit.
 """
@@ -15,13 +15,12 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from referral_hub import policies
 from referral_hub.accounts.models import Organization
 from referral_hub.extensions import db
-from referral_hub.notify.models import Message, MessageStatus
 from referral_hub.referrals.forms import action_fields, action_form_class
 from referral_hub.referrals.lifecycle import BY_ACTION, REASON_TITLES, Side, Transition, available
 from referral_hub.referrals.models import Referral, ReferralEvent, Status
@@ -31,8 +30,11 @@ EVENT_TITLES = {
     "escalate": _l("Escalated: not answered in time"),
     "reroute": _l("Re-routed to another program"),
 }
-ACTOR_LABELS = {"system": _l("System"), "client": _l("The client"),
-                "consent": _l("Consent revoked")}
+ACTOR_LABELS = {
+    "system": _l("System"),
+    "client": _l("The client"),
+    "consent": _l("Consent revoked"),
+}
 
 
 def city_tz() -> ZoneInfo:
@@ -58,8 +60,9 @@ class ActionForm:
     fields: tuple[str, ...]
 
 
-def action_forms(referral: Referral, sides: frozenset[Side],
-                 kept: dict[str, FlaskForm] | None = None) -> list[ActionForm]:
+def action_forms(
+    referral: Referral, sides: frozenset[Side], kept: dict[str, FlaskForm] | None = None
+) -> list[ActionForm]:
     """A form per action the sides may take now; a submitted form is kept with its errors."""
     kept = kept or {}
     found = []
@@ -106,69 +109,54 @@ class Entry:
 
 
 def timeline(referral: Referral, view: dict[str, Any], sides: set[Side]) -> list[Entry]:
-    """Every event, oldest first; details the viewer may not see are left out."""
+    """Every event, oldest first; details the viewer may not see are left out.
+
+    Coordinators get the full record: each actor's organization and every state change. On a
+    sensitive program the referring side sees the provider as an organization, never the
+    names of its staff.
+    """
     events = db.session.scalars(
-        select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
-        .options(selectinload(ReferralEvent.actor_user)).order_by(ReferralEvent.id)
+        select(ReferralEvent)
+        .where(ReferralEvent.referral_id == referral.id)
+        .options(selectinload(ReferralEvent.actor_user))
+        .order_by(ReferralEvent.id)
     ).all()
     full = Side.COORDINATOR in sides
-    org_names: dict[int, str] = {}
-    if full:
-        org_ids = {e.actor_org_id for e in events if e.actor_org_id}
-        org_names = dict(db.session.execute(
-            select(Organization.id, Organization.name).where(Organization.id.in_(org_ids))
-        ).all()) if org_ids else {}
+    hide_staff = referral.program.sensitive and not sides & {Side.PROVIDER, Side.COORDINATOR}
     withheld = set(view["withheld"])
-    entries = []
-    for event in events:
-        transition = BY_ACTION.get(event.action)
-        title = transition.label if transition else EVENT_TITLES.get(event.action, event.action)
-        if event.actor_user is not None:
-            who = event.actor_user.name
-        else:
-            who = ACTOR_LABELS.get(event.actor_label or "", event.actor_label or "")
-        data = event.data or {}
-        appointment = data.get("appointment_at") if "appointment_at" not in withheld else None
-        outcome = data.get("outcome") if "outcome" not in withheld else None
-        change = None
-        if full and event.from_status and event.to_status and event.from_status != event.to_status:
-            change = f"{Status(event.from_status).title} → {Status(event.to_status).title}"
-        entries.append(Entry(
-            at=event.created_at, title=str(title), who=str(who),
-            organization=org_names.get(event.actor_org_id) if event.actor_org_id else None,
-            reason=str(REASON_TITLES.get(event.reason_code, event.reason_code))
-            if event.reason_code else None,
-            appointment_at=datetime.fromisoformat(appointment) if appointment else None,
-            outcome=str(REASON_TITLES.get(outcome, outcome)) if outcome else None,
-            to_referral_id=data.get("to_referral_id"), change=change,
-        ))
-    return entries
+    return [_entry(event, full, hide_staff, withheld, referral) for event in events]
 
 
-# --- the list -------------------------------------------------------------------------------
-
-
-def delivery_flags(referral_ids: list[int]) -> dict[int, str]:
-    """'failed' or 'pending' per referral with undelivered messages, in one query.
-
-    notify.operations.delivery_summary() answers for one referral at a time; a page of 25
-    would cost 25 queries, so the same counting rule is applied here to the whole page.
-    """
-    if not referral_ids:
-        return {}
-    rows = db.session.execute(
-        select(Message.referral_id, Message.status, func.count())
-        .where(Message.referral_id.in_(referral_ids),
-               Message.status.in_([MessageStatus.PENDING, MessageStatus.SENDING,
-                                   MessageStatus.FAILED]))
-        .group_by(Message.referral_id, Message.status)
-    ).all()
-    flags: dict[int, str] = {}
-    for referral_id, status, count in rows:
-        if not count:
-            continue
-        if status == MessageStatus.FAILED:
-            flags[referral_id] = "failed"
-        else:
-            flags.setdefault(referral_id, "pending")
-    return flags
+def _entry(
+    event: ReferralEvent, full: bool, hide_staff: bool, withheld: set[str], referral: Referral
+) -> Entry:
+    transition = BY_ACTION.get(event.action)
+    title = transition.label if transition else EVENT_TITLES.get(event.action, event.action)
+    by_provider = event.actor_org_id is not None and event.actor_org_id == referral.provider_org_id
+    if hide_staff and by_provider:
+        who = referral.provider_org.name
+    elif event.actor_user is not None:
+        who = event.actor_user.name
+    else:
+        who = ACTOR_LABELS.get(event.actor_label or "", event.actor_label or "")
+    organization = None
+    if full and event.actor_org_id:
+        organization = db.session.get(Organization, event.actor_org_id)  # identity-mapped
+    data = event.data or {}
+    appointment = data.get("appointment_at") if "appointment_at" not in withheld else None
+    outcome = data.get("outcome") if "outcome" not in withheld else None
+    change = None
+    if full and event.from_status and event.to_status and event.from_status != event.to_status:
+        change = f"{Status(event.from_status).title} → {Status(event.to_status).title}"
+    reason = event.reason_code
+    return Entry(
+        at=event.created_at,
+        title=str(title),
+        who=str(who),
+        organization=organization.name if organization else None,
+        reason=str(REASON_TITLES.get(reason, reason)) if reason else None,
+        appointment_at=datetime.fromisoformat(appointment) if appointment else None,
+        outcome=str(REASON_TITLES.get(outcome, outcome)) if outcome else None,
+        to_referral_id=data.get("to_referral_id"),
+        change=change,
+    )

@@ -133,7 +133,10 @@ def test_reroute_links_the_two_referrals(app, world, send):
         actions = [e.action for e in load(referral_id).events]
         assert actions[-1] == "reroute"
         with pytest.raises(Conflict):
-            ops.reroute(new, other, responder, consent=consent)
+            ops.reroute(new, other, responder, consent=consent)  # not declined
+        with pytest.raises(Conflict) as exc:
+            ops.reroute(load(referral_id), other, responder, consent=consent)  # twice
+        assert exc.value.extra["rerouted_to"] == new.id
 
 
 def test_overdue_referrals_escalate_once_and_expire_later(app, world, send):
