@@ -584,7 +584,7 @@ def explain(item: MatchResult, asked_language: str | None = None) -> str:
         return "; ".join(outcome.reasons)
     parts: list[str] = []
     if outcome.status == UNKNOWN:
-        labels = [str(BY_CODE[c].label).rstrip("?") for c in outcome.missing]
+        labels = [str(BY_CODE[c].label).strip("¿?") for c in outcome.missing]
         parts.append(_("Ask: %(questions)s", questions=", ".join(labels)))
     site = item.site
     if site and site.travel:

@@ -469,7 +469,7 @@ def describe(leaf: Leaf) -> str:
     if not leaf.code:
         return _("An exclusion rule applies")
     question = BY_CODE[leaf.code]
-    label = str(question.label).rstrip("?")
+    label = str(question.label).strip("¿?")
     if question.type == QType.INTEGER:
         key, value = ("list" if "one_of" in leaf.op else "integer"), leaf.value
         if key == "list":
