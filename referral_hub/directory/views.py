@@ -173,7 +173,7 @@ def who_qualifies(rule: Any) -> dict[str, Any]:
     parsed = parse_rule(rule)
     if parsed is None:
         codes = sorted(questions_used(rule), key=list(BY_CODE).index)
-        return {"asks_about": [str(BY_CODE[c].label).rstrip("?") for c in codes]}
+        return {"asks_about": [str(BY_CODE[c].label).strip("¿?") for c in codes]}
     return {
         "any": parsed.combinator == "or",
         "conditions": [describe(Leaf(c.code, LEAF_OPS[c.op], c.value)) for c in parsed.conditions],
