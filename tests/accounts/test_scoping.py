@@ -29,25 +29,37 @@ def two_tenants(app, make_org, make_user, client, api_token):
     with app.test_request_context():
         # The other tenant's directory listing and a referral between two other organizations.
         their_org = db.session.get(Organization, theirs.id)
-        program = directory.create_program(their_org, name="Their program",
-                                           categories=["housing"])
-        site = directory.create_site(their_org, name="Their site", address_1="1 St",
-                                     postal_code="55415", latitude=44.97, longitude=-93.26)
+        program = directory.create_program(their_org, name="Their program", categories=["housing"])
+        site = directory.create_site(
+            their_org,
+            name="Their site",
+            address_1="1 St",
+            postal_code="55415",
+            latitude=44.97,
+            longitude=-93.26,
+        )
         program_site = directory.offer_at(program, site, open_24_7=True)
-        team = accounts_ops.create_organization(name="Their team", slug="their-team",
-                                                kind="responder_team")
+        team = accounts_ops.create_organization(
+            name="Their team", slug="their-team", kind="responder_team"
+        )
         their_responder = db.session.get(User, make_user(Role.RESPONDER, org=team).id)
         person = referral_ops.create_client(team, their_responder, display_name="Someone")
         consent = referral_ops.record_consent(person, program, their_responder, method="verbal")
-        referral = referral_ops.send_referral(client=person, program=program,
-                                              user=their_responder, organization=team,
-                                              consent=consent)
+        referral = referral_ops.send_referral(
+            client=person, program=program, user=their_responder, organization=team, consent=consent
+        )
         db.session.commit()
-        directory_ids = {"program_id": program.id, "program_site_id": program_site.id,
-                         "client_id": person.id, "consent_id": consent.id,
-                         "referral_id": referral.id, "action": "accept"}
+        directory_ids = {
+            "program_id": program.id,
+            "program_site_id": program_site.id,
+            "client_id": person.id,
+            "consent_id": consent.id,
+            "referral_id": referral.id,
+            "action": "accept",
+        }
     with app.app_context():
-        foreign = {**directory_ids,
+        foreign = {
+            **directory_ids,
             "org_id": theirs.id,
             "user_id": stranger.id,
             "membership_id": db.session.query(Membership.id)

@@ -31,10 +31,14 @@ def _read_then_write(engine, started, results, hold=None):
 
 def test_two_writers_that_read_first_both_succeed(engine):
     results: list[str] = []
-    first_started, second_started, release = (threading.Event(), threading.Event(),
-                                              threading.Event())
-    first = threading.Thread(target=_read_then_write,
-                             args=(engine, first_started, results, release))
+    first_started, second_started, release = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+    first = threading.Thread(
+        target=_read_then_write, args=(engine, first_started, results, release)
+    )
     first.start()
     assert first_started.wait(timeout=5)
     # The second writer would fail at once with a deferred BEGIN (it could not upgrade its

@@ -25,16 +25,20 @@ def build(app, make_org):
                 spec = dict(spec)
                 lat, lon = spec.pop("at", CITY_HALL)
                 site = directory.create_site(
-                    org, name=spec.pop("site_name", f"Site {spec['name']}"),
-                    address_1=f"{100 + n} Main St", postal_code=spec.pop("zip", "55415"),
-                    latitude=lat, longitude=lon,
+                    org,
+                    name=spec.pop("site_name", f"Site {spec['name']}"),
+                    address_1=f"{100 + n} Main St",
+                    postal_code=spec.pop("zip", "55415"),
+                    latitude=lat,
+                    longitude=lon,
                 )
                 hours = spec.pop("hours", WEEKDAYS)
                 open_24_7 = spec.pop("open_24_7", False)
                 capacity = spec.pop("capacity", ("capacity", None))
                 areas = spec.pop("areas", [])
-                program = directory.create_program(org, categories=spec.pop("categories",
-                                                                            ["housing"]), **spec)
+                program = directory.create_program(
+                    org, categories=spec.pop("categories", ["housing"]), **spec
+                )
                 directory.set_capacity(program, *capacity)
                 directory.set_service_areas(program, areas)
                 directory.offer_at(program, site, open_24_7=open_24_7, weekly=hours)

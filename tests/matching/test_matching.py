@@ -30,9 +30,11 @@ def run(app, answers, **kwargs):
 
 
 def test_groups_eligible_unknown_ineligible(app, build):
-    build({"name": "Youth Housing", "criteria": YOUTH},
-          {"name": "Open Door", "criteria": None},
-          {"name": "Veterans Housing", "criteria": {"var": "veteran"}})
+    build(
+        {"name": "Youth Housing", "criteria": YOUTH},
+        {"name": "Open Door", "criteria": None},
+        {"name": "Veterans Housing", "criteria": {"var": "veteran"}},
+    )
     result = run(app, {"needs": ["housing"], "age": 30}, point=HERE, at=MONDAY_10)
     assert names(result.eligible) == ["Open Door"]
     assert names(result.unknown) == ["Veterans Housing"]
@@ -52,9 +54,11 @@ def test_only_programs_for_the_needs_asked(app, build):
 
 
 def test_open_sites_rank_first_then_nearest(app, build):
-    build({"name": "Far but open", "at": (45.03, -93.30), "open_24_7": True},
-          {"name": "Near weekdays", "at": (44.978, -93.266)},
-          {"name": "Middle weekdays", "at": (44.95, -93.24)})
+    build(
+        {"name": "Far but open", "at": (45.03, -93.30), "open_24_7": True},
+        {"name": "Near weekdays", "at": (44.978, -93.266)},
+        {"name": "Middle weekdays", "at": (44.95, -93.24)},
+    )
     monday = run(app, {}, point=HERE, at=MONDAY_10)
     assert names(monday.eligible) == ["Near weekdays", "Middle weekdays", "Far but open"]
     saturday = run(app, {}, point=HERE, at=SATURDAY_10)
@@ -66,10 +70,12 @@ def test_open_sites_rank_first_then_nearest(app, build):
 
 
 def test_capacity_then_language_break_ties(app, build):
-    build({"name": "Full", "capacity": ("no-capacity", 0), "languages": [("so", "staff")]},
-          {"name": "Somali staff", "languages": [("so", "staff")]},
-          {"name": "Interpreter", "languages": [("so", "interpreter")]},
-          {"name": "English only"})
+    build(
+        {"name": "Full", "capacity": ("no-capacity", 0), "languages": [("so", "staff")]},
+        {"name": "Somali staff", "languages": [("so", "staff")]},
+        {"name": "Interpreter", "languages": [("so", "interpreter")]},
+        {"name": "English only"},
+    )
     result = run(app, {"language": "so"}, point=HERE, at=MONDAY_10)
     assert names(result.eligible) == ["Somali staff", "Interpreter", "English only", "Full"]
     assert "staff speak the language" in result.eligible[0].reason
@@ -103,11 +109,25 @@ def test_zip_code_as_location(app, build):
 
 def test_service_area_by_zip_and_radius(app, build):
     area_rule = {"in_service_area": [{"var": "location"}]}
-    build({"name": "Northside only", "criteria": area_rule,
-           "areas": [{"kind": "postal_codes", "postal_codes": ["55411", "55412"]}]},
-          {"name": "Within 2 km of downtown", "criteria": area_rule,
-           "areas": [{"kind": "radius", "center_latitude": 44.9773,
-                      "center_longitude": -93.2654, "radius_km": 2}]})
+    build(
+        {
+            "name": "Northside only",
+            "criteria": area_rule,
+            "areas": [{"kind": "postal_codes", "postal_codes": ["55411", "55412"]}],
+        },
+        {
+            "name": "Within 2 km of downtown",
+            "criteria": area_rule,
+            "areas": [
+                {
+                    "kind": "radius",
+                    "center_latitude": 44.9773,
+                    "center_longitude": -93.2654,
+                    "radius_km": 2,
+                }
+            ],
+        },
+    )
     north = run(app, {}, place="55411", at=MONDAY_10)
     assert "Northside only" in names(north.eligible)
     assert "Within 2 km of downtown" in names(north.ineligible)
@@ -159,15 +179,40 @@ def _count_queries(app, fn):
 
 
 def test_query_count_does_not_grow_with_the_directory(app, build):
-    build(*[{"name": f"P{i}", "criteria": YOUTH if i % 2 else None,
-             "areas": [{"kind": "radius", "center_latitude": 44.97, "center_longitude": -93.26,
-                        "radius_km": 9}] if i % 3 == 0 else []} for i in range(3)])
+    build(
+        *[
+            {
+                "name": f"P{i}",
+                "criteria": YOUTH if i % 2 else None,
+                "areas": [
+                    {
+                        "kind": "radius",
+                        "center_latitude": 44.97,
+                        "center_longitude": -93.26,
+                        "radius_km": 9,
+                    }
+                ]
+                if i % 3 == 0
+                else [],
+            }
+            for i in range(3)
+        ]
+    )
     with app.test_request_context():
         match({}, point=HERE, at=MONDAY_10)  # warm the gazetteer cache
     small = _count_queries(app, lambda: run(app, {"language": "so"}, point=HERE, at=MONDAY_10))
-    build(*[{"name": f"Q{i}", "criteria": YOUTH if i % 2 else None,
-             "areas": [{"kind": "postal_codes", "postal_codes": ["55415"]}] if i % 3 == 0
-             else []} for i in range(30)])
+    build(
+        *[
+            {
+                "name": f"Q{i}",
+                "criteria": YOUTH if i % 2 else None,
+                "areas": [{"kind": "postal_codes", "postal_codes": ["55415"]}]
+                if i % 3 == 0
+                else [],
+            }
+            for i in range(30)
+        ]
+    )
     with app.test_request_context():
         match({}, point=HERE, at=MONDAY_10)  # new sites reloaded the gazetteer: warm it again
     large = _count_queries(app, lambda: run(app, {"language": "so"}, point=HERE, at=MONDAY_10))
@@ -177,9 +222,14 @@ def test_query_count_does_not_grow_with_the_directory(app, build):
 
 @pytest.mark.parametrize(
     ("raw", "field"),
-    [({"age": "old"}, "age"), ({"age": 500}, "age"), ({"veteran": "maybe"}, "veteran"),
-     ({"needs": ["spaceships"]}, "needs"), ({"household": "castle"}, "household"),
-     ({"favourite_colour": "blue"}, "favourite_colour")],
+    [
+        ({"age": "old"}, "age"),
+        ({"age": 500}, "age"),
+        ({"veteran": "maybe"}, "veteran"),
+        ({"needs": ["spaceships"]}, "needs"),
+        ({"household": "castle"}, "household"),
+        ({"favourite_colour": "blue"}, "favourite_colour"),
+    ],
 )
 def test_bad_answers_are_named(app, raw, field):
     with app.test_request_context(), pytest.raises(ValidationFailed) as exc:
@@ -189,6 +239,13 @@ def test_bad_answers_are_named(app, raw, field):
 
 def test_answers_are_normalised(app):
     with app.test_request_context():
-        cleaned = clean_answers({"age": "19", "veteran": "yes", "needs": "housing",
-                                 "household": "", "unsheltered": False})
+        cleaned = clean_answers(
+            {
+                "age": "19",
+                "veteran": "yes",
+                "needs": "housing",
+                "household": "",
+                "unsheltered": False,
+            }
+        )
     assert cleaned == {"age": 19, "veteran": True, "needs": ["housing"], "unsheltered": False}

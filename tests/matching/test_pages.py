@@ -18,14 +18,24 @@ def test_screener_page_for_responders_only(client, login_as):
 
 
 def test_results_show_groups_and_reasons(client, login_as, build):
-    build({"name": "Youth Housing", "criteria": {"and": [{">=": [{"var": "age"}, 18]},
-                                                         {"<=": [{"var": "age"}, 24]}]},
-           "open_24_7": True},
-          {"name": "Veterans Home", "criteria": {"var": "veteran"}, "open_24_7": True})
+    build(
+        {
+            "name": "Youth Housing",
+            "criteria": {"and": [{">=": [{"var": "age"}, 18]}, {"<=": [{"var": "age"}, 24]}]},
+            "open_24_7": True,
+        },
+        {"name": "Veterans Home", "criteria": {"var": "veteran"}, "open_24_7": True},
+    )
     login_as(Role.RESPONDER)
-    response = client.post_form("/screen", {
-        "needs": ["housing"], "age": "20", "location": f"{CITY_HALL[0]}, {CITY_HALL[1]}",
-        "mode": "drive"})
+    response = client.post_form(
+        "/screen",
+        {
+            "needs": ["housing"],
+            "age": "20",
+            "location": f"{CITY_HALL[0]}, {CITY_HALL[1]}",
+            "mode": "drive",
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert re.search(r"Qualifies</h3>\s*<ol[^>]*>\s*<li>.*Youth Housing", html, re.S)
@@ -40,8 +50,9 @@ def test_results_show_groups_and_reasons(client, login_as, build):
 
 def test_bad_answers_keep_input_and_say_why(client, login_as):
     login_as(Role.RESPONDER)
-    response = client.post_form("/screen", {"age": "250", "location": "Lake Street",
-                                            "needs": ["housing"]})
+    response = client.post_form(
+        "/screen", {"age": "250", "location": "Lake Street", "needs": ["housing"]}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Number must be between 0 and 120." in html
@@ -60,8 +71,9 @@ def test_unknown_place_is_explained_and_results_still_shown(client, login_as, bu
 def test_phone_location_fields_win_over_typed_text(client, login_as, build):
     build({"name": "Near", "at": CITY_HALL, "open_24_7": True})
     login_as(Role.RESPONDER)
-    html = client.post_form("/screen", {"lat": str(CITY_HALL[0]), "lon": str(CITY_HALL[1]),
-                                        "location": "ignored text"}).get_data(as_text=True)
+    html = client.post_form(
+        "/screen", {"lat": str(CITY_HALL[0]), "lon": str(CITY_HALL[1]), "location": "ignored text"}
+    ).get_data(as_text=True)
     assert "could not find" not in html and "Near" in html
 
 

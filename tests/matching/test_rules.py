@@ -19,11 +19,13 @@ from referral_hub.matching.rules import (
 )
 from referral_hub.web.i18n import language
 
-YOUTH_HOUSING = {"and": [
-    {">=": [{"var": "age"}, 18]},
-    {"<=": [{"var": "age"}, 24]},
-    {"in": ["housing", {"var": "needs"}]},
-]}
+YOUTH_HOUSING = {
+    "and": [
+        {">=": [{"var": "age"}, 18]},
+        {"<=": [{"var": "age"}, 24]},
+        {"in": ["housing", {"var": "needs"}]},
+    ]
+}
 
 
 @pytest.fixture(autouse=True)
@@ -45,13 +47,13 @@ def test_eligible_ineligible_unknown():
 def test_a_known_failure_beats_unknowns():
     out = compile_criteria(YOUTH_HOUSING).evaluate({"needs": ["employment"]})
     assert out.status == INELIGIBLE
-    assert out.reasons == ("What does the person need help with must include “Housing or "
-                           "shelter”",)
+    assert out.reasons == ("What does the person need help with must include “Housing or shelter”",)
 
 
 def test_unknown_lists_every_question_still_to_ask_in_screener_order():
-    rule = compile_criteria({"and": [{"==": [{"var": "veteran"}, True]},
-                                     {">=": [{"var": "age"}, 18]}]})
+    rule = compile_criteria(
+        {"and": [{"==": [{"var": "veteran"}, True]}, {">=": [{"var": "age"}, 18]}]}
+    )
     assert rule.evaluate({}).missing == ("age", "veteran")
 
 
@@ -79,10 +81,19 @@ def test_value_on_the_left_is_flipped():
 
 
 def test_one_of_list_and_yes_no_words():
-    rule = compile_criteria({"and": [
-        {"in": [{"var": "justice_status"}, ["arrested_not_charged", "charged_misdemeanor"]]},
-        {"!": {"var": "veteran"}},
-    ]})
+    rule = compile_criteria(
+        {
+            "and": [
+                {
+                    "in": [
+                        {"var": "justice_status"},
+                        ["arrested_not_charged", "charged_misdemeanor"],
+                    ]
+                },
+                {"!": {"var": "veteran"}},
+            ]
+        }
+    )
     out = rule.evaluate({"justice_status": "charged_felony", "veteran": True})
     assert out.reasons == (
         "Justice involvement must be one of: Arrested, not charged, Charged with a misdemeanor",
@@ -165,6 +176,7 @@ def test_questions_used():
 
 
 # --- parity with an existing JsonLogic implementation -------------------------------------
+
 
 def _literal(question):
     if question.type == QType.INTEGER:

@@ -36,36 +36,56 @@ def world(app, make_org, make_user) -> World:
     coordinator = make_user(Role.COORDINATOR)
     with app.test_request_context():
         org = db.session.get(Organization, provider.id)
-        program = directory.create_program(org, name="Youth Housing", categories=["housing"],
-                                           response_target_hours=4)
+        program = directory.create_program(
+            org, name="Youth Housing", categories=["housing"], response_target_hours=4
+        )
         directory.set_capacity(program, "capacity", 2)
-        site = directory.create_site(org, name="Main office", address_1="1 Main St",
-                                     postal_code="55415", latitude=44.97, longitude=-93.26)
+        site = directory.create_site(
+            org,
+            name="Main office",
+            address_1="1 Main St",
+            postal_code="55415",
+            latitude=44.97,
+            longitude=-93.26,
+        )
         directory.offer_at(program, site, weekly=[(d, time(9), time(17)) for d in range(5)])
-        client = ops.create_client(db.session.get(Organization, team.id),
-                                   db.session.get(User, responder.id),
-                                   display_name="Amina", phone="612-555-0123",
-                                   preferred_language="so", birth_year=1990)
-        consent = ops.record_consent(client, program, db.session.get(User, responder.id),
-                                     method="verbal")
+        client = ops.create_client(
+            db.session.get(Organization, team.id),
+            db.session.get(User, responder.id),
+            display_name="Amina",
+            phone="612-555-0123",
+            preferred_language="so",
+            birth_year=1990,
+        )
+        consent = ops.record_consent(
+            client, program, db.session.get(User, responder.id), method="verbal"
+        )
         db.session.commit()
         ids = program.id, site.id, client.id, consent.id
     with app.test_request_context():
-        program, site, client, consent = (db.session.get(Program, ids[0]),
-                                          db.session.get(Site, ids[1]),
-                                          db.session.get(Client, ids[2]),
-                                          db.session.get(Consent, ids[3]))
+        program, site, client, consent = (
+            db.session.get(Program, ids[0]),
+            db.session.get(Site, ids[1]),
+            db.session.get(Client, ids[2]),
+            db.session.get(Consent, ids[3]),
+        )
     return World(provider, team, program, site, responder, staff, coordinator, client, consent)
 
 
 def referrer(world: World) -> ops.Actor:
-    return ops.Actor(frozenset({Side.REFERRER}), user=db.session.get(User, world.responder.id),
-                     organization_id=world.team.id)
+    return ops.Actor(
+        frozenset({Side.REFERRER}),
+        user=db.session.get(User, world.responder.id),
+        organization_id=world.team.id,
+    )
 
 
 def provider(world: World) -> ops.Actor:
-    return ops.Actor(frozenset({Side.PROVIDER}), user=db.session.get(User, world.staff.id),
-                     organization_id=world.provider.id)
+    return ops.Actor(
+        frozenset({Side.PROVIDER}),
+        user=db.session.get(User, world.staff.id),
+        organization_id=world.provider.id,
+    )
 
 
 @pytest.fixture
@@ -80,7 +100,9 @@ def send(app, world):
                 user=db.session.get(User, world.responder.id),
                 organization=db.session.get(Organization, world.team.id),
                 consent=db.session.get(Consent, world.consent.id),
-                site=db.session.get(Site, world.site.id), **kwargs)
+                site=db.session.get(Site, world.site.id),
+                **kwargs,
+            )
             db.session.commit()
             return referral.id
 

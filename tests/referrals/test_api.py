@@ -18,15 +18,23 @@ def bearer(token):
 
 @pytest.fixture
 def tokens(world, api_token):
-    return {"responder": bearer(api_token(world.responder)),
-            "staff": bearer(api_token(world.staff)),
-            "coordinator": bearer(api_token(world.coordinator))}
+    return {
+        "responder": bearer(api_token(world.responder)),
+        "staff": bearer(api_token(world.staff)),
+        "coordinator": bearer(api_token(world.coordinator)),
+    }
 
 
 def _send(client, world, tokens, **extra):
-    body = {"client_id": world.client.id, "program_id": world.program.id,
-            "site_id": world.site.id, "consent_id": world.consent.id,
-            "priority": "urgent", "note": "Needs a bed tonight", "answers": {"age": 20}}
+    body = {
+        "client_id": world.client.id,
+        "program_id": world.program.id,
+        "site_id": world.site.id,
+        "consent_id": world.consent.id,
+        "priority": "urgent",
+        "note": "Needs a bed tonight",
+        "answers": {"age": 20},
+    }
     body.update(extra)
     return client.post("/api/v1/referrals", json=body, headers=tokens["responder"])
 
@@ -44,53 +52,62 @@ def test_full_handoff_seen_by_both_sides(client, world, tokens):
     assert inbox["items"][0]["actions"][:2] == ["accept", "decline"]
 
     appointment = (utcnow() + timedelta(days=1)).isoformat()
-    for action, body in [("accept", {"appointment_at": appointment}),
-                         ("hand_off", {"handed_off_to": "Kou Vang",
-                                       "code": sent["handoff_code"]}),
-                         ("complete", {"outcome": "enrolled",
-                                       "provider_notes": "intake done"})]:
-        response = client.post(f"/api/v1/referrals/{rid}/actions/{action}", json=body,
-                               headers=tokens["staff"])
+    for action, body in [
+        ("accept", {"appointment_at": appointment}),
+        ("hand_off", {"handed_off_to": "Kou Vang", "code": sent["handoff_code"]}),
+        ("complete", {"outcome": "enrolled", "provider_notes": "intake done"}),
+    ]:
+        response = client.post(
+            f"/api/v1/referrals/{rid}/actions/{action}", json=body, headers=tokens["staff"]
+        )
         assert response.status_code == 200, response.get_json()
 
     seen = client.get(f"/api/v1/referrals/{rid}", headers=tokens["responder"]).get_json()
     assert seen["status"] == "completed" and seen["outcome"] == "enrolled"
     assert seen["handed_off_at"] and seen["provider_notes"] is None
-    timeline = client.get(f"/api/v1/referrals/{rid}/events",
-                          headers=tokens["responder"]).get_json()["items"]
+    timeline = client.get(
+        f"/api/v1/referrals/{rid}/events", headers=tokens["responder"]
+    ).get_json()["items"]
     assert [e["action"] for e in timeline] == ["send", "accept", "hand_off", "complete"]
 
 
 def test_conflict_answers_409_with_the_state(client, world, tokens):
     rid = _send(client, world, tokens).get_json()["id"]
     client.post(f"/api/v1/referrals/{rid}/actions/accept", json={}, headers=tokens["staff"])
-    again = client.post(f"/api/v1/referrals/{rid}/actions/accept", json={},
-                        headers=tokens["staff"])
+    again = client.post(f"/api/v1/referrals/{rid}/actions/accept", json={}, headers=tokens["staff"])
     assert again.status_code == 409
     assert again.get_json()["error"]["status"] == "accepted"
-    stale = client.post(f"/api/v1/referrals/{rid}/actions/hand_off",
-                        json={"handed_off_to": "X", "version": 1}, headers=tokens["staff"])
+    stale = client.post(
+        f"/api/v1/referrals/{rid}/actions/hand_off",
+        json={"handed_off_to": "X", "version": 1},
+        headers=tokens["staff"],
+    )
     assert stale.status_code == 409
 
 
 def test_missing_reason_is_a_field_error(client, world, tokens):
     rid = _send(client, world, tokens).get_json()["id"]
-    response = client.post(f"/api/v1/referrals/{rid}/actions/decline", json={},
-                           headers=tokens["staff"])
+    response = client.post(
+        f"/api/v1/referrals/{rid}/actions/decline", json={}, headers=tokens["staff"]
+    )
     assert response.status_code == 422
     assert "reason_code" in response.get_json()["error"]["fields"]
 
 
-def test_wrong_side_is_forbidden_and_foreign_is_404(client, world, tokens, make_user,
-                                                      api_token):
+def test_wrong_side_is_forbidden_and_foreign_is_404(client, world, tokens, make_user, api_token):
     rid = _send(client, world, tokens).get_json()["id"]
-    response = client.post(f"/api/v1/referrals/{rid}/actions/accept", json={},
-                           headers=tokens["responder"])
+    response = client.post(
+        f"/api/v1/referrals/{rid}/actions/accept", json={}, headers=tokens["responder"]
+    )
     assert response.status_code == 403
     stranger = bearer(api_token(make_user(Role.PROVIDER_STAFF)))
     assert client.get(f"/api/v1/referrals/{rid}", headers=stranger).status_code == 404
-    assert client.post(f"/api/v1/referrals/{rid}/actions/accept", json={},
-                       headers=stranger).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/referrals/{rid}/actions/accept", json={}, headers=stranger
+        ).status_code
+        == 404
+    )
     assert client.get(f"/api/v1/clients/{world.client.id}", headers=stranger).status_code == 404
 
 
@@ -98,8 +115,9 @@ def test_sending_needs_consent(client, world, tokens, app):
     with app.test_request_context():
         from referral_hub.directory import operations as directory
 
-        other = directory.create_program(db.session.get(Organization, world.provider.id),
-                                         name="Other", categories=["housing"])
+        other = directory.create_program(
+            db.session.get(Organization, world.provider.id), name="Other", categories=["housing"]
+        )
         db.session.commit()
         other_id = other.id
     response = _send(client, world, tokens, program_id=other_id, site_id=None)
@@ -107,17 +125,20 @@ def test_sending_needs_consent(client, world, tokens, app):
     assert "consent" in response.get_json()["error"]["fields"]
 
 
-def test_sensitive_program_shows_police_only_that_the_handoff_happened(client, world, tokens,
-                                                                       app):
+def test_sensitive_program_shows_police_only_that_the_handoff_happened(client, world, tokens, app):
     with app.test_request_context():
         db.session.get(Program, world.program.id).sensitive = True
         db.session.commit()
     rid = _send(client, world, tokens).get_json()["id"]
-    for action, body in [("accept", {}), ("hand_off", {"handed_off_to": "Advocate"}),
-                         ("complete", {"outcome": "services_delivered",
-                                       "note": "details", "provider_notes": "private"})]:
-        client.post(f"/api/v1/referrals/{rid}/actions/{action}", json=body,
-                    headers=tokens["staff"])
+    for action, body in [
+        ("accept", {}),
+        ("hand_off", {"handed_off_to": "Advocate"}),
+        (
+            "complete",
+            {"outcome": "services_delivered", "note": "details", "provider_notes": "private"},
+        ),
+    ]:
+        client.post(f"/api/v1/referrals/{rid}/actions/{action}", json=body, headers=tokens["staff"])
     seen = client.get(f"/api/v1/referrals/{rid}", headers=tokens["responder"]).get_json()
     assert seen["status"] == "completed" and seen["handed_off_at"]
     assert seen["outcome"] is None and seen["reason_note"] is None
@@ -136,8 +157,9 @@ def test_client_views_are_logged_without_contents(client, world, tokens, app):
 
 
 def test_duplicate_hint_api(client, world, tokens):
-    found = client.get("/api/v1/clients/duplicates?display_name=AMINA&birth_year=1990",
-                       headers=tokens["responder"]).get_json()
+    found = client.get(
+        "/api/v1/clients/duplicates?display_name=AMINA&birth_year=1990", headers=tokens["responder"]
+    ).get_json()
     assert [c["id"] for c in found["items"]] == [world.client.id]
 
 
@@ -163,8 +185,9 @@ def test_list_filters_and_query_count(client, world, tokens, app):
         _send(client, world, tokens)
 
     def page(per_page):
-        return client.get(f"/api/v1/referrals?per_page={per_page}&status=sent",
-                          headers=tokens["staff"]).get_json()
+        return client.get(
+            f"/api/v1/referrals?per_page={per_page}&status=sent", headers=tokens["staff"]
+        ).get_json()
 
     page(1)  # the token's first use is recorded once; count steady-state requests
     one, _ = _count_selects(app, lambda: page(1))

@@ -29,23 +29,32 @@ def committed(app):
 
 def _setup(app):
     with app.test_request_context():
-        provider = accounts.create_organization(name="Race Provider", slug="race-provider",
-                                                kind="provider")
-        team = accounts.create_organization(name="Race Team", slug="race-team",
-                                            kind="responder_team")
-        responder = accounts.create_user(email="r@example.org", name="R", password=None,
-                                         organization=team, role="responder")
-        program = directory.create_program(provider, name="Race Program",
-                                           categories=["housing"])
-        site = directory.create_site(provider, name="S", address_1="1 St", postal_code="55415",
-                                     latitude=44.97, longitude=-93.26)
+        provider = accounts.create_organization(
+            name="Race Provider", slug="race-provider", kind="provider"
+        )
+        team = accounts.create_organization(
+            name="Race Team", slug="race-team", kind="responder_team"
+        )
+        responder = accounts.create_user(
+            email="r@example.org", name="R", password=None, organization=team, role="responder"
+        )
+        program = directory.create_program(provider, name="Race Program", categories=["housing"])
+        site = directory.create_site(
+            provider,
+            name="S",
+            address_1="1 St",
+            postal_code="55415",
+            latitude=44.97,
+            longitude=-93.26,
+        )
         directory.offer_at(program, site, open_24_7=True)
         client = ops.create_client(team, responder, display_name="C")
         consent = ops.record_consent(client, program, responder, method="verbal")
         ids = []
         for _ in range(REPETITIONS):
-            referral = ops.send_referral(client=client, program=program, user=responder,
-                                         organization=team, consent=consent)
+            referral = ops.send_referral(
+                client=client, program=program, user=responder, organization=team, consent=consent
+            )
             ids.append(referral.id)
         db.session.commit()
         return ids
@@ -61,8 +70,13 @@ def _race(app, referral_id, first, second):
                 referral = db.session.get(Referral, referral_id)
                 seen = referral.version  # what each person's page showed them
                 barrier.wait(timeout=10)
-                ops.perform(referral, action, ops.Actor(frozenset(Side), label=name),
-                            expected_version=seen, **fields)
+                ops.perform(
+                    referral,
+                    action,
+                    ops.Actor(frozenset(Side), label=name),
+                    expected_version=seen,
+                    **fields,
+                )
                 db.session.commit()
                 outcomes[name] = "won"
             except Conflict:
@@ -71,8 +85,10 @@ def _race(app, referral_id, first, second):
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=attempt, args=("a", *first)),
-               threading.Thread(target=attempt, args=("b", *second))]
+    threads = [
+        threading.Thread(target=attempt, args=("a", *first)),
+        threading.Thread(target=attempt, args=("b", *second)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -84,8 +100,11 @@ def _race(app, referral_id, first, second):
     ("first", "second", "possible"),
     [
         (("accept", {}), ("accept", {}), {Status.ACCEPTED}),
-        (("accept", {}), ("cancel", {"reason_code": "client_declined"}),
-         {Status.ACCEPTED, Status.CANCELLED}),
+        (
+            ("accept", {}),
+            ("cancel", {"reason_code": "client_declined"}),
+            {Status.ACCEPTED, Status.CANCELLED},
+        ),
     ],
     ids=["accept-vs-accept", "accept-vs-cancel"],
 )
@@ -99,6 +118,10 @@ def test_exactly_one_wins(app, committed, first, second, possible):
             referral = db.session.get(Referral, referral_id)
             assert referral.status in possible
             # One transition event after "send", never two: no silent overwrite.
-            actions = [e.action for e in db.session.query(ReferralEvent)
-                       .filter_by(referral_id=referral_id).order_by(ReferralEvent.id)]
+            actions = [
+                e.action
+                for e in db.session.query(ReferralEvent)
+                .filter_by(referral_id=referral_id)
+                .order_by(ReferralEvent.id)
+            ]
             assert actions == ["send", first[0]] or actions == ["send", second[0]]

@@ -88,8 +88,9 @@ def test_reasons_are_required(app, world, send, action):
             ops.perform(load(referral_id), action, ops.Actor(ALL_SIDES))
         assert set(exc.value.fields) == {"reason_code"}
         with pytest.raises(ValidationFailed):
-            ops.perform(load(referral_id), action, ops.Actor(ALL_SIDES),
-                        reason_code="because I said so")
+            ops.perform(
+                load(referral_id), action, ops.Actor(ALL_SIDES), reason_code="because I said so"
+            )
 
 
 def test_sides_are_enforced(app, world, send):
@@ -98,8 +99,12 @@ def test_sides_are_enforced(app, world, send):
         with pytest.raises(Forbidden):
             ops.perform(load(referral_id), "accept", ops.Actor(frozenset({Side.REFERRER})))
         with pytest.raises(Forbidden):
-            ops.perform(load(referral_id), "cancel", ops.Actor(frozenset({Side.PROVIDER})),
-                        reason_code="other")
+            ops.perform(
+                load(referral_id),
+                "cancel",
+                ops.Actor(frozenset({Side.PROVIDER})),
+                reason_code="other",
+            )
 
 
 def test_stale_version_is_a_conflict(app, world, send):
@@ -107,8 +112,9 @@ def test_stale_version_is_a_conflict(app, world, send):
     with app.test_request_context():
         referral = load(referral_id)
         with pytest.raises(Conflict):
-            ops.perform(referral, "accept", ops.Actor(ALL_SIDES),
-                        expected_version=referral.version - 1)
+            ops.perform(
+                referral, "accept", ops.Actor(ALL_SIDES), expected_version=referral.version - 1
+            )
 
 
 def test_unknown_action(app, world, send):
@@ -118,6 +124,19 @@ def test_unknown_action(app, world, send):
 
 
 def test_table_has_the_design_actions():
-    assert {"send", "accept", "decline", "schedule", "hold", "resume", "depart", "arrive",
-            "hand_off", "complete", "no_show", "cancel", "expire",
-            "enter_in_error"} == set(BY_ACTION)
+    assert {
+        "send",
+        "accept",
+        "decline",
+        "schedule",
+        "hold",
+        "resume",
+        "depart",
+        "arrive",
+        "hand_off",
+        "complete",
+        "no_show",
+        "cancel",
+        "expire",
+        "enter_in_error",
+    } == set(BY_ACTION)

@@ -32,22 +32,24 @@ def test_sending_without_consent_is_refused(app, world):
     with app.test_request_context():
         client = db.session.get(Client, world.client.id)
         with pytest.raises(ValidationFailed) as exc:
-            ops.send_referral(client=client, program=db.session.get(Program, world.program.id),
-                              user=db.session.get(User, world.responder.id),
-                              organization=client.organization, consent=None)
+            ops.send_referral(
+                client=client,
+                program=db.session.get(Program, world.program.id),
+                user=db.session.get(User, world.responder.id),
+                organization=client.organization,
+                consent=None,
+            )
         assert "consent" in exc.value.fields
 
 
 def test_consent_for_another_program_or_revoked_does_not_count(app, world):
     with app.test_request_context():
         client = db.session.get(Client, world.client.id)
-        other = directory.create_program(client.organization, name="Other",
-                                         categories=["housing"])
+        other = directory.create_program(client.organization, name="Other", categories=["housing"])
         consent = db.session.get(Consent, world.consent.id)
         assert not ops.consent_is_valid(consent, client, other)
         consent.revoked_at = utcnow()
-        assert not ops.consent_is_valid(consent, client,
-                                        db.session.get(Program, world.program.id))
+        assert not ops.consent_is_valid(consent, client, db.session.get(Program, world.program.id))
 
 
 def test_emergency_override_is_for_coordinators_with_a_reason(app, world):
@@ -55,21 +57,32 @@ def test_emergency_override_is_for_coordinators_with_a_reason(app, world):
         client = db.session.get(Client, world.client.id)
         program = db.session.get(Program, world.program.id)
         with pytest.raises(Forbidden):
-            ops.record_consent(client, program, db.session.get(User, world.responder.id),
-                               method="emergency_override", override_reason="unconscious")
+            ops.record_consent(
+                client,
+                program,
+                db.session.get(User, world.responder.id),
+                method="emergency_override",
+                override_reason="unconscious",
+            )
         coordinator = db.session.get(User, world.coordinator.id)
         with pytest.raises(ValidationFailed):
             ops.record_consent(client, program, coordinator, method="emergency_override")
-        consent = ops.record_consent(client, program, coordinator, method="emergency_override",
-                                     override_reason="person unconscious, imminent danger")
+        consent = ops.record_consent(
+            client,
+            program,
+            coordinator,
+            method="emergency_override",
+            override_reason="person unconscious, imminent danger",
+        )
         assert consent.override_reason
 
 
 def test_revoking_consent_cancels_open_referrals(app, world, send):
     referral_id = send()
     with app.test_request_context():
-        cancelled = ops.revoke_consent(db.session.get(Consent, world.consent.id),
-                                       db.session.get(User, world.responder.id))
+        cancelled = ops.revoke_consent(
+            db.session.get(Consent, world.consent.id), db.session.get(User, world.responder.id)
+        )
         assert [r.id for r in cancelled] == [referral_id]
         referral = load(referral_id)
         assert referral.status == Status.CANCELLED
@@ -102,19 +115,29 @@ def test_handoff_code_must_match_when_given(app, world, send):
         referral = load(referral_id)
         ops.perform(referral, "accept", provider(world))
         with pytest.raises(ValidationFailed) as exc:
-            ops.perform(referral, "hand_off", provider(world), handed_off_to="Kou",
-                        code="000000" if referral.handoff_code != "000000" else "111111")
+            ops.perform(
+                referral,
+                "hand_off",
+                provider(world),
+                handed_off_to="Kou",
+                code="000000" if referral.handoff_code != "000000" else "111111",
+            )
         assert "code" in exc.value.fields
-        ops.perform(referral, "hand_off", provider(world), handed_off_to="Kou",
-                    code=referral.handoff_code)
+        ops.perform(
+            referral, "hand_off", provider(world), handed_off_to="Kou", code=referral.handoff_code
+        )
         assert referral.status == Status.HANDED_OFF and referral.handed_off_to == "Kou"
 
 
 def test_appointment_in_the_past_is_refused(app, world, send):
     referral_id = send()
     with app.test_request_context(), pytest.raises(ValidationFailed) as exc:
-        ops.perform(load(referral_id), "accept", provider(world),
-                    appointment_at=utcnow() - timedelta(days=1))
+        ops.perform(
+            load(referral_id),
+            "accept",
+            provider(world),
+            appointment_at=utcnow() - timedelta(days=1),
+        )
     assert "appointment_at" in exc.value.fields
 
 
@@ -123,8 +146,11 @@ def test_reroute_links_the_two_referrals(app, world, send):
     with app.test_request_context():
         ops.perform(load(referral_id), "decline", provider(world), reason_code="no_capacity")
         client = db.session.get(Client, world.client.id)
-        other = directory.create_program(db.session.get(Program, world.program.id).organization,
-                                         name="Next Door Housing", categories=["housing"])
+        other = directory.create_program(
+            db.session.get(Program, world.program.id).organization,
+            name="Next Door Housing",
+            categories=["housing"],
+        )
         responder = db.session.get(User, world.responder.id)
         consent = ops.record_consent(client, other, responder, method="verbal")
         new = ops.reroute(load(referral_id), other, responder, consent=consent)
@@ -146,8 +172,9 @@ def test_overdue_referrals_escalate_once_and_expire_later(app, world, send):
         report = ops.escalate_overdue(due + timedelta(minutes=1))
         assert report.escalated == [referral_id]
         assert ops.escalate_overdue(due + timedelta(minutes=2)).escalated == []
-        events = db.session.scalars(select(ReferralEvent.action).where(
-            ReferralEvent.referral_id == referral_id)).all()
+        events = db.session.scalars(
+            select(ReferralEvent.action).where(ReferralEvent.referral_id == referral_id)
+        ).all()
         assert events.count("escalate") == 1
         report = ops.escalate_overdue(due + timedelta(hours=73))
         assert report.expired == [referral_id]
@@ -159,15 +186,18 @@ def test_duplicate_hint_by_name_year_or_phone(app, world):
     with app.test_request_context():
         org_id = world.team.id
         assert [c.id for c in ops.possible_duplicates(org_id, "  amina ", 1990, None)] == [
-            world.client.id]
-        assert [c.id for c in ops.possible_duplicates(org_id, "Someone Else", None,
-                                                      "(612) 555-0123")] == [world.client.id]
+            world.client.id
+        ]
+        assert [
+            c.id for c in ops.possible_duplicates(org_id, "Someone Else", None, "(612) 555-0123")
+        ] == [world.client.id]
         assert ops.possible_duplicates(org_id, "Amina", 1975, None) == []
         assert ops.possible_duplicates(world.provider.id, "Amina", 1990, None) == []
 
 
-@pytest.mark.parametrize(("field", "value"), [("phone", "12"), ("birth_year", 1800),
-                                              ("display_name", " ")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("phone", "12"), ("birth_year", 1800), ("display_name", " ")]
+)
 def test_client_input_errors(app, world, field, value):
     data = {"display_name": "Ana", "phone": None, "birth_year": None}
     data[field] = value

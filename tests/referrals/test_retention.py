@@ -13,8 +13,13 @@ from .conftest import load, provider
 def _close(app, world, referral_id, days_ago):
     with app.test_request_context():
         referral = load(referral_id)
-        ops.perform(referral, "decline", provider(world), reason_code="no_capacity",
-                    note="spoke with Amina's sister")
+        ops.perform(
+            referral,
+            "decline",
+            provider(world),
+            reason_code="no_capacity",
+            note="spoke with Amina's sister",
+        )
         referral.closed_at = utcnow() - timedelta(days=days_ago)
         db.session.commit()
 

@@ -22,11 +22,17 @@ def test_worker_pass_escalates_and_notifies_once(app, world, send):
         result = cli.invoke(args=["worker", "--once"])
         assert result.exit_code == 0, result.output
     with app.app_context():
-        actions = db.session.scalars(select(ReferralEvent.action).where(
-            ReferralEvent.referral_id == referral_id)).all()
+        actions = db.session.scalars(
+            select(ReferralEvent.action).where(ReferralEvent.referral_id == referral_id)
+        ).all()
         assert actions.count("escalate") == 1
-        escalations = db.session.scalars(select(Message).where(
-            Message.referral_id == referral_id, Message.template == "referral_escalated")).all()
-        assert {m.recipient_user_id for m in escalations} == {world.coordinator.id,
-                                                             world.responder.id}
+        escalations = db.session.scalars(
+            select(Message).where(
+                Message.referral_id == referral_id, Message.template == "referral_escalated"
+            )
+        ).all()
+        assert {m.recipient_user_id for m in escalations} == {
+            world.coordinator.id,
+            world.responder.id,
+        }
         assert load(referral_id).escalated_at is not None
