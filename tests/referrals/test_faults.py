@@ -50,15 +50,14 @@ def test_referral_is_sent_while_mail_is_down_and_the_message_waits(app, client, 
 def test_app_recovers_after_the_database_drops_its_connections(app):
     client = app.test_client()
     assert client.get("/healthz").status_code == 200  # a pooled connection now exists
-    with app.app_context():
-        with db.engine.connect() as admin:
-            # What a server restart does to every open session of this database.
-            admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
+    with app.app_context(), db.engine.connect() as admin:
+        # What a server restart does to every open session of this database.
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            admin.commit()
+        )
+        admin.commit()
     assert client.get("/healthz").status_code == 200
     assert client.get("/login").status_code == 200
