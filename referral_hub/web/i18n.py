@@ -16,6 +16,11 @@ from flask import current_app, g, has_app_context, has_request_context, request,
 from flask_babel import Babel, Domain, refresh
 from flask_login import current_user
 
+# Plural rules of languages Babel has no locale data for: `pybabel compile` then writes the
+# default two-form rule into the .mo, and gettext would look for a second form that Hmong
+# (one form) does not have, falling back to English.
+PLURAL_RULES = {"hmn": lambda n: 0}
+
 # Names shown in the language switcher, each in its own language.
 LANGUAGE_NAMES = {
     "en": "English",
@@ -102,6 +107,8 @@ class LanguageDomain(Domain):
                 # merge() does not carry the plural rule over (as flask-babel notes too).
                 if hasattr(catalog, "plural"):
                     translations.plural = catalog.plural
+            if lang in PLURAL_RULES:
+                translations.plural = PLURAL_RULES[lang]
             cache[key] = translations
         return cache[key]
 

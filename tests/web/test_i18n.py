@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from flask_babel import format_datetime, format_decimal, gettext
+from flask_babel import format_datetime, format_decimal, gettext, ngettext
 
 from referral_hub.accounts.models import Role
 from referral_hub.web.i18n import babel_locale_for, language
@@ -70,6 +70,15 @@ def test_hmong_dates_and_numbers_use_the_fallback_locale(app):
         with language("es"):
             assert format_decimal(1234.5) == "1.234,5"
             assert "mar" in format_datetime(moment, "medium")
+
+
+def test_hmong_plurals_use_its_one_form(app):
+    plural = next(m for m in catalog("hmn") if isinstance(m.id, tuple | list))
+    singular, plural_id = plural.id
+    expected = plural.string[0] if isinstance(plural.string, tuple | list) else plural.string
+    with app.test_request_context(), language("hmn"):
+        for n in (1, 5):
+            assert ngettext(singular, plural_id, n, count=n) == expected % {"num": n, "count": n}
 
 
 def test_regional_variant_falls_back_to_the_language(client):
