@@ -80,6 +80,9 @@ def load(instance_path: str) -> dict:
         # Matching considers sites within this radius, at most the nearest N of them.
         "MATCH_RADIUS_KM": float(os.environ.get("MATCH_RADIUS_KM", "40")),
         "MATCH_MAX_SITES": int(os.environ.get("MATCH_MAX_SITES", "1000")),
+        # Without needs every program at a site counts (about 2.5 times as many offers per
+        # site), so a search without needs looks at fewer sites to do comparable work.
+        "MATCH_MAX_SITES_ANY_NEED": int(os.environ.get("MATCH_MAX_SITES_ANY_NEED", "400")),
         # Client personal data is anonymised this many days after their last referral closed.
         "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "365")),
         # A referral unanswered this long past its response deadline is cancelled as expired.
@@ -98,5 +101,5 @@ def load(instance_path: str) -> dict:
         "SMS_ACCOUNT_SID": _optional("SMS_ACCOUNT_SID"),
         "SMS_AUTH_TOKEN": _optional("SMS_AUTH_TOKEN"),
         "SMS_FROM": _optional("SMS_FROM"),
-        "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "2000")),
+        "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "1000")),
     }

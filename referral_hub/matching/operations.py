@@ -232,10 +232,13 @@ def match(
     for row in rows:
         by_program[row.program_id].append(row)
 
-    grouped: dict[str, list[MatchResult]] = {ELIGIBLE: [], UNKNOWN: [], INELIGIBLE: []}
+    asked_language = answers.get("language")
+    # Rank on plain tuples; result objects are built only for what will be shown.
+    ranked: dict[str, list[tuple]] = {ELIGIBLE: [], UNKNOWN: [], INELIGIBLE: []}
     for program_id, program_rows in by_program.items():
         head = program_rows[0]
-        context = Context(in_service_area=_area_test(areas.get(program_id, [])))
+        areas_of = areas.get(program_id)
+        context = Context(in_service_area=_area_test(areas_of)) if areas_of else NO_AREAS
         outcome = rules[program_id].evaluate(answers, context)
         # The program's best site: open at that time first, then the nearest.
         best, best_key = head, (True, math.inf, "")
@@ -250,35 +253,61 @@ def match(
             key = (not open_now, _minutes(travel.get(row.site_id)), row.site_name)
             if key < best_key:
                 best, best_key = row, key
-        site = _site_option(best, not best_key[0], travel.get(best.site_id))
-        grouped[outcome.status].append(
-            MatchResult(
-                program_id=program_id,
-                program_uuid=head.program_uuid,
-                name=head.program_name,
-                organization=head.organization_name,
-                categories=[],
-                outcome=outcome,
-                site=site,
-                capacity_status=head.capacity_status,
-                open_slots=head.open_slots,
-                language_mode=languages.get(program_id),
-                sensitive=head.sensitive,
+        if outcome.status == INELIGIBLE:
+            rank = (best_key[1], head.program_name)
+        else:
+            language_mode = languages.get(program_id)
+            language_rank = (
+                0
+                if not asked_language
+                else {"staff": 0, "interpreter": 1}.get(language_mode or "", 2)
             )
-        )
+            rank = (
+                best_key[0],
+                best_key[1],
+                CAPACITY_RANK[head.capacity_status],
+                language_rank,
+                head.program_name,
+            )
+        ranked[outcome.status].append((rank, program_id, outcome, best, not best_key[0]))
 
-    asked_language = answers.get("language")
-    for status in (ELIGIBLE, UNKNOWN):
-        grouped[status].sort(key=lambda m: _rank(m, asked_language))
-    grouped[INELIGIBLE].sort(key=lambda m: (_minutes(m.site.travel if m.site else None), m.name))
-    result.counts = {status: len(items) for status, items in grouped.items()}
-    result.eligible = grouped[ELIGIBLE][:limit]
-    result.unknown = grouped[UNKNOWN][:limit]
-    result.ineligible = grouped[INELIGIBLE][:limit]
-    shown = [*result.eligible, *result.unknown, *result.ineligible]
-    _finish(shown, at, tz, asked_language)
-    result.ask_next = _ask_next(grouped[UNKNOWN])
+    result.counts = {status: len(items) for status, items in ranked.items()}
+    shown: dict[str, list[MatchResult]] = {}
+    for status, items in ranked.items():
+        items.sort(key=lambda item: item[:2])
+        shown[status] = [
+            _result(
+                by_program[program_id][0],
+                outcome,
+                _site_option(best, open_now, travel.get(best.site_id)),
+                languages.get(program_id),
+            )
+            for _rank, program_id, outcome, best, open_now in items[:limit]
+        ]
+    result.eligible, result.unknown, result.ineligible = (
+        shown[ELIGIBLE],
+        shown[UNKNOWN],
+        shown[INELIGIBLE],
+    )
+    _finish([*result.eligible, *result.unknown, *result.ineligible], at, tz, asked_language)
+    result.ask_next = _ask_next([item[2] for item in ranked[UNKNOWN]])
     return result
+
+
+def _result(head, outcome: Outcome, site: SiteOption, language_mode: str | None) -> MatchResult:
+    return MatchResult(
+        program_id=head.program_id,
+        program_uuid=head.program_uuid,
+        name=head.program_name,
+        organization=head.organization_name,
+        categories=[],
+        outcome=outcome,
+        site=site,
+        capacity_status=head.capacity_status,
+        open_slots=head.open_slots,
+        language_mode=language_mode,
+        sensitive=head.sensitive,
+    )
 
 
 def _finish(shown: list[MatchResult], at: datetime, tz: ZoneInfo, language: str | None) -> None:
@@ -303,29 +332,15 @@ def _finish(shown: list[MatchResult], at: datetime, tz: ZoneInfo, language: str 
         item.reason = explain(item, language)
 
 
-def _rank(item: MatchResult, asked_language: str | None) -> tuple:
-    site = item.site
-    language_rank = (
-        0 if not asked_language else {"staff": 0, "interpreter": 1}.get(item.language_mode or "", 2)
-    )
-    return (
-        not (site and site.open_at_time),
-        _minutes(site.travel if site else None),
-        CAPACITY_RANK[item.capacity_status],
-        language_rank,
-        item.name,
-    )
-
-
 def _minutes(travel: TravelEstimate | None) -> float:
     return travel.minutes if travel is not None else math.inf
 
 
-def _ask_next(unknown: list[MatchResult]) -> list[str]:
+def _ask_next(unknown: list[Outcome]) -> list[str]:
     """Questions that would settle the most undecided programs, most useful first."""
     tally: dict[str, int] = defaultdict(int)
-    for item in unknown:
-        for code in item.outcome.missing:
+    for outcome in unknown:
+        for code in outcome.missing:
             tally[code] += 1
     return sorted(tally, key=lambda code: (-tally[code], list(BY_CODE).index(code)))[:3]
 
@@ -393,12 +408,12 @@ def _candidates(needs: list[str] | None, point: Point | None) -> list[Any]:
                 near.c.longitude.between(min_lon, max_lon),
             )
             .order_by(distance(near))
-            .limit(current_app.config["MATCH_MAX_SITES"])
+            .limit(current_app.config["MATCH_MAX_SITES" if needs else "MATCH_MAX_SITES_ANY_NEED"])
         )
         stmt = stmt.where(Site.id.in_(nearest)).order_by(distance(Site.__table__), ProgramSite.id)
     else:
         stmt = stmt.order_by(Program.name, ProgramSite.id)
-    # A safety net for a location-less search of a huge directory.
+    # Nearest offers first; a search without needs (every category) stops at this many.
     stmt = stmt.limit(current_app.config["MATCH_MAX_OFFERS"])
     return list(db.session.execute(stmt))
 
@@ -528,6 +543,9 @@ def _site_option(row, open_now: bool, travel: TravelEstimate | None) -> SiteOpti
         travel=travel,
         open_24_7=row.open_24_7,
     )
+
+
+NO_AREAS = Context()  # a program without service areas: in_service_area is always true
 
 
 def _area_test(areas: list[ServiceArea]):
