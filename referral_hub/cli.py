@@ -59,8 +59,7 @@ def seed_synthetic(programs: int, sites: int, seed: int) -> None:
 
 
 @seed_cli.command("synthetic-referrals")
-@click.option("--referrals", type=click.IntRange(1, 5_000_000), default=100000,
-              show_default=True)
+@click.option("--referrals", type=click.IntRange(1, 5_000_000), default=100000, show_default=True)
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 def seed_synthetic_referrals(referrals: int, days: int, seed: int) -> None:
@@ -157,8 +156,12 @@ def seed_logins() -> None:
 
 
 @retention_cli.command("run")
-@click.option("--days", type=click.IntRange(1, 36500), default=None,
-              help="Days after the last referral closed (default: RETENTION_DAYS).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 36500),
+    default=None,
+    help="Days after the last referral closed (default: RETENTION_DAYS).",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be anonymised; change nothing.")
 def retention_run(days: int | None, dry_run: bool) -> None:
     """Anonymise clients whose last referral closed more than the retention time ago."""
@@ -166,8 +169,10 @@ def retention_run(days: int | None, dry_run: bool) -> None:
     report = retention.anonymize_due(days, dry_run=dry_run)
     db.session.commit()
     verb = "Would anonymise" if dry_run else "Anonymised"
-    click.echo(f"{verb} {report.clients} clients ({report.referrals} referrals) "
-               f"closed more than {days} days ago.")
+    click.echo(
+        f"{verb} {report.clients} clients ({report.referrals} referrals) "
+        f"closed more than {days} days ago."
+    )
 
 
 def register(app: Flask) -> None:

@@ -125,24 +125,38 @@ def parse_days(spec: str) -> list[int]:
 def load_program(item: dict, orgs: dict[str, Organization], sites: dict[str, Site]) -> bool:
     """Create or refresh one demo program with its sites and hours; True when created."""
     program = db.session.scalar(select(Program).where(Program.slug == item["slug"]))
-    fields = {key: item.get(key) for key in (
-        "description", "eligibility_description", "response_target_hours",
-        "accepts_responder_referrals", "required_documents", "is_free", "fee_description",
-        "phone", "url")}
+    fields = {
+        key: item.get(key)
+        for key in (
+            "description",
+            "eligibility_description",
+            "response_target_hours",
+            "accepts_responder_referrals",
+            "required_documents",
+            "is_free",
+            "fee_description",
+            "phone",
+            "url",
+        )
+    }
     fields = {k: v for k, v in fields.items() if v is not None}
     created = program is None
     if created:
         program = directory.create_program(
-            orgs[item["organization"]], name=item["name"], slug=item["slug"],
-            categories=item["categories"], criteria=item.get("criteria"), **fields,
+            orgs[item["organization"]],
+            name=item["name"],
+            slug=item["slug"],
+            categories=item["categories"],
+            criteria=item.get("criteria"),
+            **fields,
         )
     else:
-        directory.update_program(program, name=item["name"], categories=item["categories"],
-                                 **fields)
+        directory.update_program(
+            program, name=item["name"], categories=item["categories"], **fields
+        )
         directory.set_criteria(program, item.get("criteria"))
     directory.set_languages(program, [tuple(pair) for pair in item.get("languages", [])])
-    directory.set_capacity(program, item.get("capacity_status", "capacity"),
-                           item.get("open_slots"))
+    directory.set_capacity(program, item.get("capacity_status", "capacity"), item.get("open_slots"))
     directory.set_service_areas(program, item.get("service_areas", []))
     for offer in item["sites"]:
         weekly = [
@@ -150,8 +164,9 @@ def load_program(item: dict, orgs: dict[str, Organization], sites: dict[str, Sit
             for days, opens, closes in offer.get("hours", [])
             for day in parse_days(days)
         ]
-        directory.offer_at(program, sites[offer["site"]], open_24_7=offer.get("open_24_7", False),
-                           weekly=weekly)
+        directory.offer_at(
+            program, sites[offer["site"]], open_24_7=offer.get("open_24_7", False), weekly=weekly
+        )
     return created
 
 

@@ -245,28 +245,57 @@ __all__ = ["SyntheticExists", "build"]
 
 # --- referral history ----------------------------------------------------------------------
 
-STATUS_WEIGHTS = [("completed", 30), ("handed_off", 8), ("declined", 12), ("cancelled", 10),
-                  ("no_show", 7), ("accepted", 10), ("sent", 12), ("on_hold", 3),
-                  ("en_route", 2), ("arrived", 2)]
+STATUS_WEIGHTS = [
+    ("completed", 30),
+    ("handed_off", 8),
+    ("declined", 12),
+    ("cancelled", 10),
+    ("no_show", 7),
+    ("accepted", 10),
+    ("sent", 12),
+    ("on_hold", 3),
+    ("en_route", 2),
+    ("arrived", 2),
+]
 
 
 def build_referrals(count: int, *, days: int = 90, seed: int = 7) -> dict[str, int]:
     """Bulk-insert a referral history (with its send events) over the existing directory."""
     rng = random.Random(seed)  # noqa: S311  (reproducible test data, not secrets)
     now = utcnow()
-    programs = list(db.session.execute(select(Program.id, Program.organization_id).where(
-        Program.is_active)))
-    teams = list(db.session.scalars(select(Membership.organization_id).where(
-        Membership.role == Role.RESPONDER).distinct()))
+    programs = list(
+        db.session.execute(select(Program.id, Program.organization_id).where(Program.is_active))
+    )
+    teams = list(
+        db.session.scalars(
+            select(Membership.organization_id).where(Membership.role == Role.RESPONDER).distinct()
+        )
+    )
     if not programs or not teams:
         raise SyntheticExists("load a directory and responders first (seed demo)")
-    clients = [{"uuid": _uuid(rng), "organization_id": rng.choice(teams),
-                "display_name": f"Client {i}", "name_key": f"client {i}",
-                "preferred_language": "en", "sms_ok": False, "neutral_sender": False,
-                "created_at": now, "updated_at": now} for i in range(max(1, count // 20))]
+    clients = [
+        {
+            "uuid": _uuid(rng),
+            "organization_id": rng.choice(teams),
+            "display_name": f"Client {i}",
+            "name_key": f"client {i}",
+            "preferred_language": "en",
+            "sms_ok": False,
+            "neutral_sender": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(max(1, count // 20))
+    ]
     _bulk(Client, clients)
-    client_ids = list(db.session.scalars(select(Client.id).where(
-        Client.display_name.like("Client %")).order_by(Client.id.desc()).limit(len(clients))))
+    client_ids = list(
+        db.session.scalars(
+            select(Client.id)
+            .where(Client.display_name.like("Client %"))
+            .order_by(Client.id.desc())
+            .limit(len(clients))
+        )
+    )
     statuses = [s for s, _ in STATUS_WEIGHTS]
     weights = [w for _, w in STATUS_WEIGHTS]
     rows = []
@@ -275,20 +304,48 @@ def build_referrals(count: int, *, days: int = 90, seed: int = 7) -> dict[str, i
         sent = now - timedelta(days=rng.uniform(0, days))
         status = rng.choices(statuses, weights)[0]
         terminal = status in ("completed", "declined", "cancelled", "no_show")
-        rows.append({
-            "uuid": _uuid(rng), "client_id": rng.choice(client_ids), "program_id": program_id,
-            "provider_org_id": provider_id, "referring_org_id": rng.choice(teams),
-            "status": status, "priority": "routine", "answers": {}, "screener_version": 1,
-            "sent_at": sent, "response_due_at": sent + timedelta(hours=24),
-            "accepted_at": sent + timedelta(hours=3) if status not in ("sent", "declined")
-            else None,
-            "closed_at": sent + timedelta(days=2) if terminal else None,
-            "holds_slot": False, "version": 1, "created_at": sent, "updated_at": sent,
-        })
+        rows.append(
+            {
+                "uuid": _uuid(rng),
+                "client_id": rng.choice(client_ids),
+                "program_id": program_id,
+                "provider_org_id": provider_id,
+                "referring_org_id": rng.choice(teams),
+                "status": status,
+                "priority": "routine",
+                "answers": {},
+                "screener_version": 1,
+                "sent_at": sent,
+                "response_due_at": sent + timedelta(hours=24),
+                "accepted_at": sent + timedelta(hours=3)
+                if status not in ("sent", "declined")
+                else None,
+                "closed_at": sent + timedelta(days=2) if terminal else None,
+                "holds_slot": False,
+                "version": 1,
+                "created_at": sent,
+                "updated_at": sent,
+            }
+        )
     _bulk(Referral, rows)
-    ids = list(db.session.execute(select(Referral.id, Referral.created_at).order_by(
-        Referral.id.desc()).limit(count)))
-    _bulk(ReferralEvent, [{"referral_id": rid, "action": "send", "from_status": "draft",
-                           "to_status": "sent", "actor_label": "synthetic", "data": {},
-                           "created_at": created} for rid, created in ids])
+    ids = list(
+        db.session.execute(
+            select(Referral.id, Referral.created_at).order_by(Referral.id.desc()).limit(count)
+        )
+    )
+    _bulk(
+        ReferralEvent,
+        [
+            {
+                "referral_id": rid,
+                "action": "send",
+                "from_status": "draft",
+                "to_status": "sent",
+                "actor_label": "synthetic",
+                "data": {},
+                "created_at": created,
+            }
+            for rid, created in ids
+        ],
+    )
     return {"referrals": count, "clients": len(clients), "events": len(ids)}

@@ -23,8 +23,7 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra: Any
     return {"error": error}
 
 
-def error_response(http_status: int, code: str, message: str, fields: dict | None = None,
-                   **extra):
+def error_response(http_status: int, code: str, message: str, fields: dict | None = None, **extra):
     """Return a Flask response carrying the error shape and status."""
     response = jsonify(error_body(code, message, fields, **extra))
     response.status_code = http_status
@@ -96,7 +95,8 @@ def load_query(schema: Schema) -> dict:
     """Parse query-string parameters with a schema."""
     # A List field takes every value (?status=sent&status=accepted); others take one.
     data = {
-        key: values if isinstance(schema.fields.get(key), fields.List) or len(values) > 1
+        key: values
+        if isinstance(schema.fields.get(key), fields.List) or len(values) > 1
         else values[0]
         for key, values in request.args.lists()
     }

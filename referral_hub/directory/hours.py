@@ -27,8 +27,9 @@ class Exception_:
     closes: time | None = None
 
 
-def _intervals_on(day: date, weekly: Iterable[Interval],
-                  exceptions: Mapping[date, Exception_]) -> list[tuple[datetime, datetime]]:
+def _intervals_on(
+    day: date, weekly: Iterable[Interval], exceptions: Mapping[date, Exception_]
+) -> list[tuple[datetime, datetime]]:
     """Naive local (start, end) intervals that start on `day`."""
     special = exceptions.get(day)
     if special is not None:
@@ -47,8 +48,14 @@ def _intervals_on(day: date, weekly: Iterable[Interval],
     return result
 
 
-def is_open(at: datetime, tz: ZoneInfo, *, open_24_7: bool, weekly: Iterable[Interval],
-            exceptions: Mapping[date, Exception_] | None = None) -> bool:
+def is_open(
+    at: datetime,
+    tz: ZoneInfo,
+    *,
+    open_24_7: bool,
+    weekly: Iterable[Interval],
+    exceptions: Mapping[date, Exception_] | None = None,
+) -> bool:
     """Whether a program site is open at an aware moment."""
     if open_24_7:
         return True
@@ -62,9 +69,15 @@ def is_open(at: datetime, tz: ZoneInfo, *, open_24_7: bool, weekly: Iterable[Int
     return False
 
 
-def next_opening(at: datetime, tz: ZoneInfo, *, open_24_7: bool, weekly: Iterable[Interval],
-                 exceptions: Mapping[date, Exception_] | None = None,
-                 horizon_days: int = 14) -> datetime | None:
+def next_opening(
+    at: datetime,
+    tz: ZoneInfo,
+    *,
+    open_24_7: bool,
+    weekly: Iterable[Interval],
+    exceptions: Mapping[date, Exception_] | None = None,
+    horizon_days: int = 14,
+) -> datetime | None:
     """The next aware moment the site opens (now if open), within a horizon, else None."""
     if open_24_7:
         return at

@@ -136,18 +136,24 @@ class GazetteerIndex:
     def _cell(self, lat: float, lon: float) -> tuple[int, int]:
         return int(lat // self.CELL_DEGREES), int(lon // self.CELL_DEGREES)
 
-    def near(self, min_lat: float, min_lon: float, max_lat: float, max_lon: float
-             ) -> list[Place]:
+    def near(self, min_lat: float, min_lon: float, max_lat: float, max_lon: float) -> list[Place]:
         """Places inside a small bounding box, read from the grid cells it covers."""
         lat0, lon0 = self._cell(min_lat, min_lon)
         lat1, lon1 = self._cell(max_lat, max_lon)
         if (lat1 - lat0 + 1) * (lon1 - lon0 + 1) > 400:  # a big box: scanning is cheaper
             candidates = self.places
         else:
-            candidates = [place for i in range(lat0, lat1 + 1) for j in range(lon0, lon1 + 1)
-                          for place in self._cells.get((i, j), ())]
-        return [p for p in candidates
-                if min_lat <= p.point.lat <= max_lat and min_lon <= p.point.lon <= max_lon]
+            candidates = [
+                place
+                for i in range(lat0, lat1 + 1)
+                for j in range(lon0, lon1 + 1)
+                for place in self._cells.get((i, j), ())
+            ]
+        return [
+            p
+            for p in candidates
+            if min_lat <= p.point.lat <= max_lat and min_lon <= p.point.lon <= max_lon
+        ]
 
     def search(self, *queries: str) -> list[Match]:
         """Places matching any of `queries`, best first; each place once, at its best."""

@@ -26,8 +26,13 @@ def _render(form, result=None, status=200, answers=None):
     first = [form[code] for code in FIRST_QUESTIONS]
     more = [form[q.code] for q in QUESTIONS if q.code not in FIRST_QUESTIONS]
     return render_template(
-        "matching/screen.html", form=form, first=first, more=more, result=result,
-        questions=BY_CODE, answers_json=json.dumps(answers or {}),
+        "matching/screen.html",
+        form=form,
+        first=first,
+        more=more,
+        result=result,
+        questions=BY_CODE,
+        answers_json=json.dumps(answers or {}),
     ), status
 
 

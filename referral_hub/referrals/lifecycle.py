@@ -18,12 +18,12 @@ S = Status
 class Side(enum.StrEnum):
     """How an actor relates to a referral; who may do what is declared per side."""
 
-    REFERRER = "referrer"        # a member of the referring organization
-    PROVIDER = "provider"        # staff of the program's organization
+    REFERRER = "referrer"  # a member of the referring organization
+    PROVIDER = "provider"  # staff of the program's organization
     COORDINATOR = "coordinator"  # city-wide coordination (and administrators)
-    TRANSPORT = "transport"      # the ride (driver link, dispatcher)
-    CLIENT = "client"            # the person, through their link
-    SYSTEM = "system"            # the worker: expiry, escalation
+    TRANSPORT = "transport"  # the ride (driver link, dispatcher)
+    CLIENT = "client"  # the person, through their link
+    SYSTEM = "system"  # the worker: expiry, escalation
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,34 @@ class Transition:
     button: str = "secondary"  # how pages render it: primary | secondary | danger
 
 
-DECLINE_REASONS = ("no_capacity", "not_eligible", "unable_to_contact", "client_declined",
-                   "duplicate", "other")
+DECLINE_REASONS = (
+    "no_capacity",
+    "not_eligible",
+    "unable_to_contact",
+    "client_declined",
+    "duplicate",
+    "other",
+)
 HOLD_REASONS = ("client_asked_to_wait", "program_closed", "awaiting_documents", "other")
-CANCEL_REASONS = ("client_declined", "client_unreachable", "referred_elsewhere",
-                  "consent_revoked", "expired", "entered_by_mistake", "other")
-OUTCOMES = ("enrolled", "services_delivered", "housed", "employed", "referred_elsewhere",
-            "not_eligible_after_assessment", "client_declined_service", "other")
+CANCEL_REASONS = (
+    "client_declined",
+    "client_unreachable",
+    "referred_elsewhere",
+    "consent_revoked",
+    "expired",
+    "entered_by_mistake",
+    "other",
+)
+OUTCOMES = (
+    "enrolled",
+    "services_delivered",
+    "housed",
+    "employed",
+    "referred_elsewhere",
+    "not_eligible_after_assessment",
+    "client_declined_service",
+    "other",
+)
 
 REASON_TITLES = {
     "no_capacity": _l("No capacity"),
@@ -73,41 +94,113 @@ REFERRER, PROVIDER, COORDINATOR = Side.REFERRER, Side.PROVIDER, Side.COORDINATOR
 TRANSPORT, CLIENT, SYSTEM = Side.TRANSPORT, Side.CLIENT, Side.SYSTEM
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition("send", frozenset({S.DRAFT}), S.SENT, frozenset({REFERRER, COORDINATOR}),
-               _l("Send referral"), button="primary"),
-    Transition("accept", frozenset({S.SENT}), S.ACCEPTED, frozenset({PROVIDER}),
-               _l("Accept"), button="primary"),
-    Transition("decline", frozenset({S.SENT, S.ON_HOLD}), S.DECLINED, frozenset({PROVIDER}),
-               _l("Decline"), requires=("reason_code",), reasons=DECLINE_REASONS,
-               button="danger"),
-    Transition("schedule", frozenset({S.ACCEPTED}), None, frozenset({PROVIDER}),
-               _l("Set appointment"), requires=("appointment_at",)),
-    Transition("hold", frozenset({S.SENT, S.ACCEPTED}), S.ON_HOLD,
-               frozenset({PROVIDER, COORDINATOR}), _l("Put on hold"),
-               requires=("reason_code",), reasons=HOLD_REASONS),
-    Transition("resume", frozenset({S.ON_HOLD}), None, frozenset({PROVIDER, COORDINATOR}),
-               _l("Resume")),
-    Transition("depart", frozenset({S.ACCEPTED}), S.EN_ROUTE,
-               frozenset({REFERRER, TRANSPORT, PROVIDER}), _l("Client is on the way")),
-    Transition("arrive", frozenset({S.ACCEPTED, S.EN_ROUTE}), S.ARRIVED,
-               frozenset({TRANSPORT, PROVIDER, REFERRER}), _l("Client arrived")),
-    Transition("hand_off", frozenset({S.ACCEPTED, S.EN_ROUTE, S.ARRIVED}), S.HANDED_OFF,
-               frozenset({PROVIDER}), _l("Confirm handoff"), requires=("handed_off_to",),
-               button="primary"),
-    Transition("complete", frozenset({S.HANDED_OFF}), S.COMPLETED, frozenset({PROVIDER}),
-               _l("Record outcome"), requires=("outcome",), reasons=OUTCOMES,
-               button="primary"),
-    Transition("no_show", frozenset({S.ACCEPTED, S.EN_ROUTE}), S.NO_SHOW,
-               frozenset({PROVIDER, TRANSPORT}), _l("Mark no-show"), button="danger"),
-    Transition("cancel", frozenset({S.DRAFT, S.SENT, S.ACCEPTED, S.ON_HOLD, S.EN_ROUTE,
-                                    S.ARRIVED}), S.CANCELLED,
-               frozenset({REFERRER, COORDINATOR, CLIENT}), _l("Cancel referral"),
-               requires=("reason_code",), reasons=CANCEL_REASONS, button="danger"),
-    Transition("expire", frozenset({S.SENT}), S.CANCELLED, frozenset({SYSTEM}),
-               _l("Expire")),
-    Transition("enter_in_error", frozenset(OPEN), S.ENTERED_IN_ERROR,
-               frozenset({COORDINATOR}), _l("Mark entered in error"),
-               requires=("reason_note",), button="danger"),
+    Transition(
+        "send",
+        frozenset({S.DRAFT}),
+        S.SENT,
+        frozenset({REFERRER, COORDINATOR}),
+        _l("Send referral"),
+        button="primary",
+    ),
+    Transition(
+        "accept",
+        frozenset({S.SENT}),
+        S.ACCEPTED,
+        frozenset({PROVIDER}),
+        _l("Accept"),
+        button="primary",
+    ),
+    Transition(
+        "decline",
+        frozenset({S.SENT, S.ON_HOLD}),
+        S.DECLINED,
+        frozenset({PROVIDER}),
+        _l("Decline"),
+        requires=("reason_code",),
+        reasons=DECLINE_REASONS,
+        button="danger",
+    ),
+    Transition(
+        "schedule",
+        frozenset({S.ACCEPTED}),
+        None,
+        frozenset({PROVIDER}),
+        _l("Set appointment"),
+        requires=("appointment_at",),
+    ),
+    Transition(
+        "hold",
+        frozenset({S.SENT, S.ACCEPTED}),
+        S.ON_HOLD,
+        frozenset({PROVIDER, COORDINATOR}),
+        _l("Put on hold"),
+        requires=("reason_code",),
+        reasons=HOLD_REASONS,
+    ),
+    Transition(
+        "resume", frozenset({S.ON_HOLD}), None, frozenset({PROVIDER, COORDINATOR}), _l("Resume")
+    ),
+    Transition(
+        "depart",
+        frozenset({S.ACCEPTED}),
+        S.EN_ROUTE,
+        frozenset({REFERRER, TRANSPORT, PROVIDER}),
+        _l("Client is on the way"),
+    ),
+    Transition(
+        "arrive",
+        frozenset({S.ACCEPTED, S.EN_ROUTE}),
+        S.ARRIVED,
+        frozenset({TRANSPORT, PROVIDER, REFERRER}),
+        _l("Client arrived"),
+    ),
+    Transition(
+        "hand_off",
+        frozenset({S.ACCEPTED, S.EN_ROUTE, S.ARRIVED}),
+        S.HANDED_OFF,
+        frozenset({PROVIDER}),
+        _l("Confirm handoff"),
+        requires=("handed_off_to",),
+        button="primary",
+    ),
+    Transition(
+        "complete",
+        frozenset({S.HANDED_OFF}),
+        S.COMPLETED,
+        frozenset({PROVIDER}),
+        _l("Record outcome"),
+        requires=("outcome",),
+        reasons=OUTCOMES,
+        button="primary",
+    ),
+    Transition(
+        "no_show",
+        frozenset({S.ACCEPTED, S.EN_ROUTE}),
+        S.NO_SHOW,
+        frozenset({PROVIDER, TRANSPORT}),
+        _l("Mark no-show"),
+        button="danger",
+    ),
+    Transition(
+        "cancel",
+        frozenset({S.DRAFT, S.SENT, S.ACCEPTED, S.ON_HOLD, S.EN_ROUTE, S.ARRIVED}),
+        S.CANCELLED,
+        frozenset({REFERRER, COORDINATOR, CLIENT}),
+        _l("Cancel referral"),
+        requires=("reason_code",),
+        reasons=CANCEL_REASONS,
+        button="danger",
+    ),
+    Transition("expire", frozenset({S.SENT}), S.CANCELLED, frozenset({SYSTEM}), _l("Expire")),
+    Transition(
+        "enter_in_error",
+        frozenset(OPEN),
+        S.ENTERED_IN_ERROR,
+        frozenset({COORDINATOR}),
+        _l("Mark entered in error"),
+        requires=("reason_note",),
+        button="danger",
+    ),
 )
 
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}

@@ -39,8 +39,9 @@ class Status(enum.StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Status.DECLINED, Status.COMPLETED, Status.NO_SHOW, Status.CANCELLED,
-                      Status.ENTERED_IN_ERROR})
+TERMINAL = frozenset(
+    {Status.DECLINED, Status.COMPLETED, Status.NO_SHOW, Status.CANCELLED, Status.ENTERED_IN_ERROR}
+)
 OPEN = frozenset(Status) - TERMINAL
 
 STATUS_TITLES = {
@@ -75,8 +76,9 @@ class Client(TimestampMixin, Base):
 
     __tablename__ = "clients"
     __table_args__ = (
-        CheckConstraint("birth_year IS NULL OR birth_year BETWEEN 1900 AND 2100",
-                        name="birth_year_range"),
+        CheckConstraint(
+            "birth_year IS NULL OR birth_year BETWEEN 1900 AND 2100", name="birth_year_range"
+        ),
         Index("ix_clients_name_key_birth_year", "name_key", "birth_year"),
     )
 
@@ -105,20 +107,17 @@ class Consent(TimestampMixin, Base):
     __tablename__ = "consents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"),
-                                           index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     method: Mapped[ConsentMethod] = mapped_column(StrEnumType(ConsentMethod))
     purpose: Mapped[str] = mapped_column(String(200))
     override_reason: Mapped[str | None] = mapped_column(String(500))
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
-                                                                  ondelete="SET NULL"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     given_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
-    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
-                                                                 ondelete="SET NULL"))
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     client: Mapped[Client] = relationship()
     program: Mapped[Program] = relationship()
@@ -143,8 +142,9 @@ class Referral(TimestampMixin, Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     referring_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    referring_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
-                                                                     ondelete="SET NULL"))
+    referring_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"))
     rerouted_from_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
 
@@ -200,8 +200,7 @@ class ReferralEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     from_status: Mapped[Status | None] = mapped_column(StrEnumType(Status))
     to_status: Mapped[Status | None] = mapped_column(StrEnumType(Status))
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
-                                                                 ondelete="SET NULL"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     actor_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     actor_label: Mapped[str | None] = mapped_column(String(40))  # "system", "client", ...
     reason_code: Mapped[str | None] = mapped_column(String(40))
@@ -221,8 +220,7 @@ class RecordView(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
-    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id",
-                                                               ondelete="CASCADE"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     context: Mapped[str] = mapped_column(String(40))  # "page", "api", "fhir"

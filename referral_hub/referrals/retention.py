@@ -37,24 +37,35 @@ def due_clients(now: datetime, days: int):
     return (
         select(Client.id)
         .join(last_closed, last_closed.c.client_id == Client.id)
-        .where(Client.anonymized_at.is_(None), ~open_referral,
-               last_closed.c.last_closed < cutoff)
+        .where(Client.anonymized_at.is_(None), ~open_referral, last_closed.c.last_closed < cutoff)
     )
 
 
-def anonymize_due(days: int, *, now: datetime | None = None, dry_run: bool = False
-                  ) -> RetentionReport:
+def anonymize_due(
+    days: int, *, now: datetime | None = None, dry_run: bool = False
+) -> RetentionReport:
     """Anonymise every client due; flushes (the CLI commits)."""
     now = now or utcnow()
     client_ids = list(db.session.scalars(due_clients(now, days)))
-    referral_ids = list(db.session.scalars(
-        select(Referral.id).where(Referral.client_id.in_(client_ids)))) if client_ids else []
+    referral_ids = (
+        list(db.session.scalars(select(Referral.id).where(Referral.client_id.in_(client_ids))))
+        if client_ids
+        else []
+    )
     if dry_run or not client_ids:
         return RetentionReport(len(client_ids), len(referral_ids))
     db.session.execute(
-        update(Client).where(Client.id.in_(client_ids)).values(
-            display_name=ANONYMIZED_NAME, name_key="", phone=None, birth_year=None,
-            sms_ok=False, quiet_hours_start=None, quiet_hours_end=None, anonymized_at=now,
+        update(Client)
+        .where(Client.id.in_(client_ids))
+        .values(
+            display_name=ANONYMIZED_NAME,
+            name_key="",
+            phone=None,
+            birth_year=None,
+            sms_ok=False,
+            quiet_hours_start=None,
+            quiet_hours_end=None,
+            anonymized_at=now,
         )
     )
     for referral in db.session.scalars(select(Referral).where(Referral.id.in_(referral_ids))):

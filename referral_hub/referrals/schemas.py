@@ -15,8 +15,9 @@ class ClientCreateSchema(Schema):
 
     display_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
-    preferred_language = fields.String(load_default="en",
-                                       validate=validate.OneOf(SUPPORTED_LANGUAGES))
+    preferred_language = fields.String(
+        load_default="en", validate=validate.OneOf(SUPPORTED_LANGUAGES)
+    )
     birth_year = fields.Integer(load_default=None, allow_none=True)
     sms_ok = fields.Boolean(load_default=False)
     neutral_sender = fields.Boolean(load_default=False)
@@ -96,8 +97,9 @@ class ActionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    version = fields.Integer(load_default=None,
-                             metadata={"description": "Expected version (optimistic lock)"})
+    version = fields.Integer(
+        load_default=None, metadata={"description": "Expected version (optimistic lock)"}
+    )
     reason_code = fields.String(load_default=None, validate=validate.Length(max=40))
     note = fields.String(load_default=None, validate=validate.Length(max=500))
     reason_note = fields.String(load_default=None, validate=validate.Length(max=500))

@@ -29,12 +29,37 @@ def referral_view(user: User, referral: Referral) -> dict[str, Any]:
     elif Side.PROVIDER in sides and Side.REFERRER not in sides:
         # The provider checks the client's code; it must not be shown to them.
         withheld.append("handoff_code")
-    view = {column: getattr(referral, column) for column in (
-        "id", "uuid", "status", "version", "priority", "program_id", "site_id", "client_id",
-        "provider_org_id", "referring_org_id", "referring_user_id", "rerouted_from_id",
-        "sent_at", "response_due_at", "accepted_at", "appointment_at", "arrived_at",
-        "handed_off_at", "closed_at", "escalated_at", "note", "reason_code", "reason_note",
-        "outcome", "provider_notes", "handoff_code")}
+    view = {
+        column: getattr(referral, column)
+        for column in (
+            "id",
+            "uuid",
+            "status",
+            "version",
+            "priority",
+            "program_id",
+            "site_id",
+            "client_id",
+            "provider_org_id",
+            "referring_org_id",
+            "referring_user_id",
+            "rerouted_from_id",
+            "sent_at",
+            "response_due_at",
+            "accepted_at",
+            "appointment_at",
+            "arrived_at",
+            "handed_off_at",
+            "closed_at",
+            "escalated_at",
+            "note",
+            "reason_code",
+            "reason_note",
+            "outcome",
+            "provider_notes",
+            "handoff_code",
+        )
+    }
     view["program_name"] = referral.program.name
     for name in withheld:
         view[name] = None

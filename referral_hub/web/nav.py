@@ -25,12 +25,17 @@ NAV: list[NavItem] = [
         _l("Find programs"),
         frozenset({Role.RESPONDER, Role.COORDINATOR, Role.ADMIN}),
     ),
-    NavItem("referrals.index", _l("Referrals"),
-            frozenset({Role.RESPONDER, Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN,
-                       Role.COORDINATOR, Role.ADMIN})),
+    NavItem(
+        "referrals.index",
+        _l("Referrals"),
+        frozenset(
+            {Role.RESPONDER, Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN, Role.COORDINATOR, Role.ADMIN}
+        ),
+    ),
     NavItem("directory.browse", _l("Directory"), ALL_ROLES),
-    NavItem("directory.manage_programs", _l("Programs"),
-            frozenset({Role.PROVIDER_ADMIN, Role.ADMIN})),
+    NavItem(
+        "directory.manage_programs", _l("Programs"), frozenset({Role.PROVIDER_ADMIN, Role.ADMIN})
+    ),
     NavItem("admin.organizations", _l("Organizations"), frozenset({Role.ADMIN, Role.COORDINATOR})),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN, Role.PROVIDER_ADMIN})),
     NavItem("accounts.account", _l("My account"), ALL_ROLES),
