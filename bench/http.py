@@ -57,16 +57,21 @@ def bench_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], env: dict[str, str]) -> str:
+def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
     """Run a command from the repo root; return its stdout, or raise with its output."""
     done = subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
         raise BenchError(
             f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}".rstrip()
         )
     return done.stdout
+
+
+def flask(args: list[str], env: dict[str, str], timeout: float = 900) -> str:
+    """Run `flask --app referral_hub ARGS` with this interpreter (seeding can take minutes)."""
+    return _run([sys.executable, "-m", "flask", "--app", "referral_hub", *args], env, timeout)
 
 
 def prepare_database(env: dict[str, str]) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from bench.http import flask
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = int(os.environ.get("BENCH_MATCH_PROGRAMS", "20000"))
@@ -44,20 +44,6 @@ PLACES = [
 ]
 
 
-def _flask(args: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "referral_hub", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
 def _measure(url: str, workdir: str) -> tuple[list[float], int]:
     """Build the directory at url, then time RUNS matches in this process."""
     env = {
@@ -67,8 +53,8 @@ def _measure(url: str, workdir: str) -> tuple[list[float], int]:
         "SECRET_KEY": "bench",
         "RATELIMIT_ENABLED": "0",
     }
-    _flask(["db", "upgrade"], env)
-    _flask(["seed", "synthetic", "--programs", str(PROGRAMS), "--sites", str(SITES)], env)
+    flask(["db", "upgrade"], env)
+    flask(["seed", "synthetic", "--programs", str(PROGRAMS), "--sites", str(SITES)], env)
 
     os.environ["INSTANCE_PATH"] = workdir
     from sqlalchemy import func, select

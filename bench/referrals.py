@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.http import BenchError, bench_env, gunicorn
+from bench.http import BenchError, bench_env, flask, gunicorn
 from bench.loadgen import run_load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,22 +25,6 @@ INBOX_RUNS = int(os.environ.get("BENCH_INBOX_RUNS", "100"))
 PROVIDER = "staff2@example.org"  # employment provider staff of the demo city
 RESPONDER = "responder@example.org"
 PASSWORD = "bench-password-2026"  # noqa: S105  (demo users of a throw-away database)
-
-
-def _flask(args: list[str], env: dict[str, str]) -> str:
-    import subprocess
-
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "referral_hub", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -103,11 +86,11 @@ def run() -> dict:
     with tempfile.TemporaryDirectory(prefix="rh-bench-referrals-") as tmp:
         workdir = Path(tmp)
         env = {**bench_env(workdir), "DEMO_PASSWORD": PASSWORD}
-        _flask(["db", "upgrade"], env)
-        _flask(["seed", "demo"], env)
-        _flask(["seed", "synthetic-referrals", "--referrals", str(REFERRALS)], env)
+        flask(["db", "upgrade"], env)
+        flask(["seed", "demo"], env)
+        flask(["seed", "synthetic-referrals", "--referrals", str(REFERRALS)], env)
         inbox = _inbox(env)
-        token = _flask(["users", "token", RESPONDER], env).split()[-1]
+        token = flask(["users", "token", RESPONDER], env).split()[-1]
         auth = {"Authorization": f"Bearer {token}"}
 
         with gunicorn("bench.bare_app:app", env, workdir / "gunicorn-bare.log") as port:
