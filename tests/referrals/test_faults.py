@@ -3,13 +3,15 @@
 import socket
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select, text
+from sqlalchemy.pool import NullPool
 
 from referral_hub.extensions import db
 from referral_hub.notify.models import Message
 from referral_hub.referrals.models import Referral, Status
 
-from ..conftest import ON_POSTGRES
+from ..conftest import ON_POSTGRES, make_test_app
 
 
 def _dead_port() -> int:
@@ -47,17 +49,22 @@ def test_referral_is_sent_while_mail_is_down_and_the_message_waits(app, client, 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL: set TEST_DATABASE_URL")
 @pytest.mark.no_transaction
-def test_app_recovers_after_the_database_drops_its_connections(app):
-    client = app.test_client()
-    assert client.get("/healthz").status_code == 200  # a pooled connection now exists
-    with app.app_context(), db.engine.connect() as admin:
-        # What a server restart does to every open session of this database.
-        admin.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        admin.commit()
+def test_app_recovers_after_the_database_drops_its_connections(app, tmp_path):
+    # Its own app and engine: exactly one pooled connection, the one that will be killed.
+    own = make_test_app(app.config["SQLALCHEMY_DATABASE_URI"], str(tmp_path))
+    client = own.test_client()
+    assert client.get("/healthz").status_code == 200
+    with own.app_context():
+        assert db.engine.pool.checkedin() == 1
+        with db.engine.connect() as pooled:
+            pid = pooled.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        url = db.engine.url
+    # What a server restart does to that connection, from outside the pool.
+    outside = sa.create_engine(url, poolclass=NullPool)
+    with outside.connect() as admin:
+        assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    outside.dispose()
     assert client.get("/healthz").status_code == 200
     assert client.get("/login").status_code == 200
+    with own.app_context():
+        db.engine.dispose()
