@@ -65,6 +65,7 @@ i18n-extract: $(VENV)/.installed
 i18n-update: i18n-extract
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations \
 		--no-fuzzy-matching --ignore-obsolete
+	$(PY) tools/fix_catalogs.py translations
 
 i18n-compile: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d translations >/dev/null

@@ -77,6 +77,21 @@ def load(instance_path: str) -> dict:
         # Geo: "offline" (default, no network); remote backends come with transport.
         "GEO_BACKEND": os.environ.get("GEO_BACKEND", "offline"),
         "GEO_GAZETTEER_TTL": int(os.environ.get("GEO_GAZETTEER_TTL", "300")),
+        # openrouteservice (GEO_BACKEND=openrouteservice): a self-hosted or hosted server.
+        "ORS_BASE_URL": _optional("ORS_BASE_URL"),
+        "ORS_API_KEY": _optional("ORS_API_KEY"),
+        "ORS_TIMEOUT": float(os.environ.get("ORS_TIMEOUT", "5")),
+        "ORS_SNAP_RADIUS_M": int(os.environ.get("ORS_SNAP_RADIUS_M", "350")),
+        "ORS_MATRIX_MAX_CELLS": int(os.environ.get("ORS_MATRIX_MAX_CELLS", "2500")),
+        # Geocoding with the remote backend: "offline", "nominatim" or "pelias".
+        "GEOCODER": os.environ.get("GEOCODER", "offline"),
+        "NOMINATIM_URL": _optional("NOMINATIM_URL"),
+        "NOMINATIM_USER_AGENT": _optional("NOMINATIM_USER_AGENT"),
+        "PELIAS_URL": _optional("PELIAS_URL"),
+        "PELIAS_API_KEY": _optional("PELIAS_API_KEY"),
+        "GEOCODER_TIMEOUT": float(os.environ.get("GEOCODER_TIMEOUT", "5")),
+        "GEOCODER_COUNTRY": os.environ.get("GEOCODER_COUNTRY", "us"),
+        "GEOCODER_VIEWBOX": _optional("GEOCODER_VIEWBOX"),
         # Matching considers sites within this radius, at most the nearest N of them.
         "MATCH_RADIUS_KM": float(os.environ.get("MATCH_RADIUS_KM", "40")),
         "MATCH_MAX_SITES": int(os.environ.get("MATCH_MAX_SITES", "1000")),
