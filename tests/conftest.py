@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -164,6 +165,27 @@ def make_user(app, make_org) -> Callable[..., User]:
             return db.session.get(User, user.id)
 
     return factory
+
+
+@contextmanager
+def counting_selects(app: Flask) -> Iterator[list[str]]:
+    """The SELECT statements sent to the database while the block runs.
+
+    Only SELECTs: the test transaction's SAVEPOINTs come and go on their own schedule.
+    """
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

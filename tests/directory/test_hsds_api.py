@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, time
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import event
 
 from referral_hub.accounts.models import Organization
 from referral_hub.directory import hsds
 from referral_hub.directory import operations as directory
 from referral_hub.directory.hsds_schemas import BASE_URI, detail_schema, load, registry
 from referral_hub.extensions import db
+from tests.conftest import counting_selects
 
 SHELTER_CRITERIA = {"and": [{">=": [{"var": "age"}, 18]}, {"in": ["housing", {"var": "needs"}]}]}
 
@@ -374,22 +372,7 @@ def test_queries_do_not_grow_with_page_size(app, client, make_org, path, sizes):
     assert counts[0] == counts[1]
 
 
-@contextmanager
-def count_selects(app) -> Iterator[list[str]]:
-    """The SELECT statements sent to the database while the block runs."""
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+count_selects = counting_selects
 
 
 def build_directory_copy(app, make_org) -> None:

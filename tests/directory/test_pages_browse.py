@@ -4,12 +4,12 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 
 from referral_hub.accounts.models import Organization
 from referral_hub.directory import operations as directory
 from referral_hub.directory import views
 from referral_hub.extensions import db
+from tests.conftest import counting_selects
 
 CHI = ZoneInfo("America/Chicago")
 CITY_HALL = (44.9773, -93.2654)
@@ -244,19 +244,8 @@ def test_inactive_program_is_hidden_except_from_its_managers(client, login_as, a
 def count_selects(app, client, path):
     """SELECT statements one request runs (after a warm-up request for lazy caches)."""
     client.get(path)
-    with app.app_context():
-        engine = db.engine
-    seen = []
-
-    def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with counting_selects(app) as seen:
         response = client.get(path)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200
     return len(seen)
 

@@ -3,8 +3,7 @@
 from contextlib import contextmanager
 
 import pytest
-from flask import Flask
-from sqlalchemy import event
+from flask import Flask, current_app
 
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.directory.models import Site
@@ -20,6 +19,7 @@ from referral_hub.geo.service import (
     locate,
     parse_point,
 )
+from tests.conftest import counting_selects
 
 
 @pytest.fixture(autouse=True)
@@ -81,17 +81,8 @@ def counting_queries():
 
     Only SELECTs: the test transaction's SAVEPOINTs come and go on their own schedule.
     """
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with counting_selects(current_app._get_current_object()) as statements:
         yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_get_geo_is_the_offline_backend_made_once_per_app(app):

@@ -4,7 +4,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.directory import operations as directory
@@ -12,6 +11,7 @@ from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.geo.base import Point
 from referral_hub.matching.operations import clean_answers, match
+from tests.conftest import counting_selects
 
 CHI = ZoneInfo("America/Chicago")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CHI)
@@ -162,19 +162,8 @@ def test_inactive_and_direct_referral_closed_programs_are_left_out(app, build):
 
 
 def _count_queries(app, fn):
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with counting_selects(app) as statements:
         fn()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return len(statements)
 
 

@@ -3,13 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from referral_hub.accounts.models import Organization, Role
 from referral_hub.core.db import utcnow
 from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.referrals.models import RecordView
+from tests.conftest import counting_selects
 
 
 def bearer(token):
@@ -164,19 +164,8 @@ def test_duplicate_hint_api(client, world, tokens):
 
 
 def _count_selects(app, fn):
-    with app.app_context():
-        engine = db.engine
-    seen = []
-
-    def count(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_selects(app) as seen:
         result = fn()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len(seen), result
 
 

@@ -3,13 +3,12 @@
 import re
 from datetime import timedelta
 
-from sqlalchemy import event
-
 from referral_hub.accounts.models import Role
 from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
 from referral_hub.notify.models import Message, MessageStatus
 from referral_hub.referrals import operations as ops
+from tests.conftest import counting_selects
 
 from .conftest import load, provider
 
@@ -77,21 +76,12 @@ def test_list_queries_do_not_grow_with_the_page(client, world, send, login_as, a
     for _ in range(3):
         send()
     login_as(world.staff)
-    with app.app_context():
-        engine = db.engine
     selects = []
 
-    def count(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects[-1] += 1
-
     def measure():
-        selects.append(0)
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with counting_selects(app) as statements:
             response = client.get("/referrals")
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
+        selects.append(len(statements))
         return order(response.get_data(as_text=True))
 
     assert len(measure()) == 3
