@@ -28,6 +28,13 @@ from referral_hub.matching import api as matching_api
 from referral_hub.matching import views as matching_views
 from referral_hub.referrals import api as referrals_api
 from referral_hub.referrals import views as referrals_views
+from referral_hub.transport import api as transport_api
+from referral_hub.transport import views as transport_views
+from referral_hub.transport import (
+    views_booking,  # noqa: F401  (its routes join transport.bp)
+    views_dispatch,  # noqa: F401  (its routes join transport.bp)
+    views_driver,  # noqa: F401  (its routes join transport.bp)
+)
 from referral_hub.web import security
 from referral_hub.web import views as web_views
 from referral_hub.web.i18n import formatting_locale
@@ -89,6 +96,8 @@ def register_blueprints(app: Flask) -> None:
         matching_views.bp,
         referrals_api.bp,
         referrals_views.bp,
+        transport_api.bp,
+        transport_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -117,4 +117,13 @@ def load(instance_path: str) -> dict:
         "SMS_AUTH_TOKEN": _optional("SMS_AUTH_TOKEN"),
         "SMS_FROM": _optional("SMS_FROM"),
         "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "1000")),
+        # Rides (referral_hub/transport): pickup = appointment - check-in - travel - boarding.
+        "RIDE_CHECK_IN_MINUTES": int(os.environ.get("RIDE_CHECK_IN_MINUTES", "10")),
+        "RIDE_BOARDING_MINUTES": int(os.environ.get("RIDE_BOARDING_MINUTES", "5")),
+        "RIDE_WINDOW_MINUTES": int(os.environ.get("RIDE_WINDOW_MINUTES", "20")),
+        # A driver may mark "not at pickup" after waiting this long inside the window.
+        "RIDE_NO_SHOW_WAIT_MINUTES": int(os.environ.get("RIDE_NO_SHOW_WAIT_MINUTES", "10")),
+        "DRIVER_LINK_HOURS_AFTER": int(os.environ.get("DRIVER_LINK_HOURS_AFTER", "2")),
+        # south,west,north,east: places outside it get a warning (Twin Cities seven counties).
+        "SERVICE_REGION": os.environ.get("SERVICE_REGION", "44.47,-94.02,45.42,-92.73"),
     }

@@ -14,12 +14,16 @@ from referral_hub.directory.models import (
 from referral_hub.geo.models import Landmark
 from referral_hub.notify.models import Message
 from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
+from referral_hub.transport.models import Driver, DriverLink, FollowUp, Ride, RideEvent, Vehicle
 
 __all__ = [
     "ApiToken",
     "Category",
     "Client",
     "Consent",
+    "Driver",
+    "DriverLink",
+    "FollowUp",
     "HoursException",
     "Landmark",
     "Membership",
@@ -31,9 +35,12 @@ __all__ = [
     "RecordView",
     "Referral",
     "ReferralEvent",
+    "Ride",
+    "RideEvent",
     "ServiceArea",
     "Site",
     "User",
     "UserSession",
+    "Vehicle",
     "WeeklyHours",
 ]

@@ -18,6 +18,7 @@ from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.referrals.lifecycle import Side
 from referral_hub.referrals.models import Client, Referral
+from referral_hub.transport.models import Driver, FollowUp, Ride, Vehicle
 
 M = TypeVar("M")
 
@@ -109,6 +110,40 @@ def _clients(user: User, stmt: Select) -> Select:
         Referral.provider_org_id.in_(provider_org_ids(user) or {-1})
     )
     return stmt.where(Client.organization_id.in_(orgs) | Client.id.in_(referred_to_me))
+
+
+def dispatcher_org_ids(user: User) -> set[int]:
+    return {m.organization_id for m in user.memberships if m.role == Role.DISPATCHER}
+
+
+@scope(Ride)
+def _rides(user: User, stmt: Select) -> Select:
+    # A ride is seen by whoever sees its referral, and by its transport vendor's dispatchers
+    # (who see the ride, not the referral behind it).
+    if has_role(user, *CITY_WIDE_READ):
+        return stmt
+    on_referral = visible(user, Referral, select(Referral.id))
+    return stmt.where(
+        Ride.vendor_org_id.in_(dispatcher_org_ids(user) or {-1}) | Ride.referral_id.in_(on_referral)
+    )
+
+
+@scope(Driver)
+def _drivers(user: User, stmt: Select) -> Select:
+    return stmt.where(Driver.organization_id.in_(dispatcher_org_ids(user) or {-1}))
+
+
+@scope(Vehicle)
+def _vehicles(user: User, stmt: Select) -> Select:
+    return stmt.where(Vehicle.organization_id.in_(dispatcher_org_ids(user) or {-1}))
+
+
+@scope(FollowUp)
+def _follow_ups(user: User, stmt: Select) -> Select:
+    # The referring organization acts on them; coordinators see them all.
+    if has_role(user, *CITY_WIDE_READ):
+        return stmt
+    return stmt.where(FollowUp.organization_id.in_(user.organization_ids or {-1}))
 
 
 def referral_sides(user: User, referral: Referral) -> set[Side]:

@@ -230,6 +230,21 @@ def referral_cancelled(p: Params) -> tuple[str, list[str]]:
     return subject, body
 
 
+def ride_no_show(p: Params) -> tuple[str, list[str]]:
+    """To the referring user: the driver did not find the client at the pickup."""
+    subject = _("Referral #%(id)s: client was not at the pickup", id=p.referral_id)
+    body = [
+        _(
+            "The driver did not find the client of referral #%(id)s at the pickup for %(program)s.",
+            id=p.referral_id,
+            program=p.program,
+        ),
+        _("Please follow up with the client and book another ride if they still want to go."),
+        _open_line(p),
+    ]
+    return subject, body
+
+
 TEMPLATES: dict[str, Builder] = {
     "referral_new": referral_new,
     "referral_accepted": referral_accepted,
@@ -238,6 +253,7 @@ TEMPLATES: dict[str, Builder] = {
     "referral_escalated": referral_escalated,
     "referral_no_show": referral_no_show,
     "referral_cancelled": referral_cancelled,
+    "ride_no_show": ride_no_show,
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from blinker import Namespace
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,6 +40,13 @@ from referral_hub.referrals.models import (
     Status,
 )
 
+# Sent in the transition's transaction when a referral ends without the client getting there;
+# transport listens and calls off the rides not started (DESIGN.md section 6). A signal keeps
+# the import direction one way: transport builds on referrals, never the reverse.
+referral_closed = Namespace().signal("referral-closed")
+ENDS_THE_TRIP = frozenset(
+    {Status.DECLINED, Status.CANCELLED, Status.NO_SHOW, Status.ENTERED_IN_ERROR}
+)
 PHONE_RE = re.compile(r"^\+?[0-9]{10,15}$")
 
 
@@ -398,8 +406,17 @@ def perform(
             _("Someone else changed this referral first. Reload and try again."),
             status=before.value,
         ) from exc
+    if current.status != before and current.status in ENDS_THE_TRIP:
+        referral_closed.send(current)
     _notify(current, action)
     return current
+
+
+def note_event(
+    referral: Referral, action: str, actor: Actor, *, data: dict[str, Any] | None = None
+) -> ReferralEvent:
+    """Log a notable action that is not a transition (a ride booked, a ride no-show)."""
+    return _event(referral, action, referral.status, referral.status, actor, data=data)
 
 
 def _check_supplied(

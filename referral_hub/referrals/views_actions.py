@@ -29,11 +29,16 @@ from referral_hub.referrals.models import Referral, ReferralEvent, Status
 EVENT_TITLES = {
     "escalate": _l("Escalated: not answered in time"),
     "reroute": _l("Re-routed to another program"),
+    "ride_booked": _l("Ride booked"),
+    "ride_no_show": _l("Client was not at the ride's pickup"),
 }
 ACTOR_LABELS = {
     "system": _l("System"),
     "client": _l("The client"),
     "consent": _l("Consent revoked"),
+    "driver": _l("Driver"),
+    "dispatcher": _l("Dispatcher"),
+    "ride": _l("Ride"),
 }
 
 

@@ -10,6 +10,7 @@ from referral_hub.accounts.models import Membership, Organization, Role, User, U
 from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
 from referral_hub.referrals import operations as referral_ops
+from referral_hub.transport.models import Driver, FollowUp, Ride, RideMode, Vehicle
 
 from ..conftest import PASSWORD
 
@@ -48,6 +49,17 @@ def two_tenants(app, make_org, make_user, client, api_token):
         referral = referral_ops.send_referral(
             client=person, program=program, user=their_responder, organization=team, consent=consent
         )
+        # Their ride, their transport vendor's driver and vehicle, their follow-up.
+        vendor = accounts_ops.create_organization(
+            name="Their rides", slug="their-rides", kind="transport_vendor"
+        )
+        driver = Driver(organization=vendor, first_name="Their driver")
+        vehicle = Vehicle(organization=vendor, label="Their van")
+        ride = Ride(referral=referral, mode=RideMode.VENDOR, vendor_org=vendor, driver=driver)
+        follow_up = FollowUp(
+            referral=referral, ride=ride, organization_id=team.id, reason="ride_no_show"
+        )
+        db.session.add_all([driver, vehicle, ride, follow_up])
         db.session.commit()
         directory_ids = {
             "program_id": program.id,
@@ -56,6 +68,11 @@ def two_tenants(app, make_org, make_user, client, api_token):
             "consent_id": consent.id,
             "referral_id": referral.id,
             "action": "accept",
+            "ride_id": ride.id,
+            "driver_id": driver.id,
+            "vehicle_id": vehicle.id,
+            "follow_up_id": follow_up.id,
+            "token": "d_" + "x" * 43,  # a driver link nobody issued
         }
     with app.app_context():
         foreign = {
