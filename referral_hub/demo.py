@@ -16,6 +16,7 @@ from referral_hub.directory import operations as directory
 from referral_hub.directory.models import Program, Site
 from referral_hub.extensions import db
 from referral_hub.geo.models import Landmark
+from referral_hub.transport import demo as transport_demo
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
@@ -106,6 +107,9 @@ def load_demo(password: str, seed_dir: Path = SEED_DIR) -> SeedReport:
     if history:
         report.count("referrals", True)
         report.created["referrals"] = history
+    rides = transport_demo.load_transport_demo(seed_dir / "minneapolis", report.count)
+    if rides:
+        report.created["rides"] = rides
     return report
 
 

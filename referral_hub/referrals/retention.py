@@ -1,8 +1,11 @@
 """Retention: anonymise client personal data a configured time after the last referral closed.
 
 What goes: the client's name, phone, birth year, contact preferences; the free text of their
-referrals (notes may name people); screening answers other than the needs asked for. What
-stays: referral states and timestamps, events, and so every metric computed from them.
+referrals (notes may name people); screening answers other than the needs asked for; where
+their rides collected and set them down (home is personal; the program's site stays linked by
+id), the notes for the driver and the booking reference, and their drivers' links. What stays:
+referral and ride states, modes, times and travel estimates, events, and so every metric
+computed from them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy import exists, func, select, update
 from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals.models import OPEN, Client, Referral
+from referral_hub.transport.models import DriverLink, Ride
 
 ANONYMIZED_NAME = "—"
 
@@ -74,5 +78,27 @@ def anonymize_due(
         referral.provider_notes = None
         referral.handed_off_to = None
         referral.answers = {k: v for k, v in (referral.answers or {}).items() if k == "needs"}
+    rides = select(Ride.id).where(Ride.referral_id.in_(referral_ids)).scalar_subquery()
+    db.session.execute(
+        update(Ride)
+        .where(Ride.referral_id.in_(referral_ids))
+        .values(
+            pickup_label=None,
+            pickup_lat=None,
+            pickup_lon=None,
+            dropoff_label=None,
+            dropoff_lat=None,
+            dropoff_lon=None,
+            driver_notes=None,
+            booking_reference=None,
+            # The version column: a ride page open elsewhere must not write the data back.
+            version=Ride.version + 1,
+        )
+    )
+    db.session.execute(
+        update(DriverLink)
+        .where(DriverLink.ride_id.in_(rides), DriverLink.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     db.session.flush()
     return RetentionReport(len(client_ids), len(referral_ids))

@@ -52,6 +52,7 @@ from referral_hub.referrals.views_queries import (
     record_views,
     screening_answers,
 )
+from referral_hub.transport.views_booking import referral_rides
 from referral_hub.web.forms import apply_errors, options
 from referral_hub.web.i18n import LANGUAGE_NAMES
 
@@ -303,6 +304,7 @@ def _referral_page(
         and forward is None,
         show_contact=bool(sides & {Side.PROVIDER, Side.REFERRER}),
         client_link=_can_open_client(referral.client),
+        ride_section=referral_rides(current_user, referral),
     ), status
 
 

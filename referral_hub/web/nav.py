@@ -32,6 +32,7 @@ NAV: list[NavItem] = [
             {Role.RESPONDER, Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN, Role.COORDINATOR, Role.ADMIN}
         ),
     ),
+    NavItem("transport.dispatch", _l("Dispatch"), frozenset({Role.DISPATCHER})),
     NavItem("directory.browse", _l("Directory"), ALL_ROLES),
     NavItem(
         "directory.manage_programs", _l("Programs"), frozenset({Role.PROVIDER_ADMIN, Role.ADMIN})

@@ -24,6 +24,7 @@ from referral_hub.core.api import error_response, is_api_request
 from referral_hub.core.errors import AppError
 from referral_hub.core.urls import safe_next
 from referral_hub.extensions import db
+from referral_hub.transport.operations import open_follow_ups
 from referral_hub.web.forms import LanguageForm, options
 from referral_hub.web.i18n import LANGUAGE_NAMES, current_language, text_direction
 from referral_hub.web.nav import nav_for
@@ -51,7 +52,9 @@ def home():
     role = home_role(current_user.roles)
     if role is None:
         abort(403)
-    return render_template(f"web/home_{role.value}.html", role=role)
+    # A responder's home lists what their organizations must act on (ride no-shows).
+    follow_ups = open_follow_ups(current_user.organization_ids) if role is Role.RESPONDER else []
+    return render_template(f"web/home_{role.value}.html", role=role, follow_ups=follow_ups)
 
 
 @bp.get("/healthz")

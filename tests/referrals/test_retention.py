@@ -6,8 +6,12 @@ from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals import operations as ops
 from referral_hub.referrals.models import Client, ReferralEvent, Status
+from referral_hub.transport import operations as rides
+from referral_hub.transport.models import DriverLink, Leg, Ride, RideMode, RideStatus
+from tests.transport import conftest as transport
+from tests.transport.conftest import accepted, fleet  # noqa: F401 (fixtures)
 
-from .conftest import load, provider
+from .conftest import load, provider, referrer
 
 
 def _close(app, world, referral_id, days_ago):
@@ -55,3 +59,60 @@ def test_open_or_recent_referrals_keep_the_client(app, world, send):
     assert "Anonymised 0 clients" in result.output
     with app.app_context():
         assert db.session.get(Client, world.client.id).display_name == "Amina"
+
+
+def test_retention_clears_ride_places_and_revokes_driver_links(
+    app,
+    world,
+    fleet,  # noqa: F811 (the fixture imported above)
+    accepted,  # noqa: F811
+):
+    referral_id = accepted(transport.next_weekday_at(11))
+    with app.test_request_context():
+        referral = load(referral_id)
+        user = referrer(world).user
+        outbound = rides.book_ride(
+            referral,
+            user,
+            rides.Booking(place="44.9483,-93.2348", driver_notes="Amina, blue door at 12 Elm St"),
+            now=transport.next_weekday_at(9),
+        ).ride
+        back = rides.book_ride(
+            referral,
+            user,
+            rides.Booking(
+                leg=Leg.RETURN,
+                mode=RideMode.RIDESHARE,
+                place="44.9483,-93.2348",
+                when="will_call",
+                booking_reference="Voucher 4821",
+            ),
+            now=transport.next_weekday_at(9),
+        ).ride
+        rides.perform_ride(
+            outbound, "assign", transport.dispatcher_actor(fleet), driver_id=fleet.driver.id
+        )
+        token = rides.issue_driver_link(outbound, None)
+        travel = outbound.travel_minutes, outbound.window_start_at
+        ride_ids = outbound.id, back.id
+        ops.perform(load(referral_id), "cancel", referrer(world), reason_code="client_declined")
+        load(referral_id).closed_at = utcnow() - timedelta(days=400)
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["retention", "run", "--days", "365"])
+    assert "Anonymised 1 clients" in result.output
+    with app.app_context():
+        for ride_id in ride_ids:
+            ride = db.session.get(Ride, ride_id)
+            assert (ride.pickup_label, ride.pickup_lat, ride.pickup_lon) == (None, None, None)
+            assert (ride.dropoff_label, ride.dropoff_lat, ride.dropoff_lon) == (None, None, None)
+            assert ride.driver_notes is None and ride.booking_reference is None
+            # What the aggregates count stays: the state, the mode, the times, the estimate.
+            assert ride.status is RideStatus.CANCELLED and ride.site_id == world.site.id
+        ride = db.session.get(Ride, ride_ids[0])
+        assert ride.mode is RideMode.VENDOR and ride.driver_id == fleet.driver.id
+        assert (ride.travel_minutes, ride.window_start_at) == travel
+        assert db.session.get(Ride, ride_ids[1]).mode is RideMode.RIDESHARE
+        links = db.session.query(DriverLink).filter_by(ride_id=ride_ids[0]).all()
+        assert links and all(link.revoked_at is not None for link in links)
+        assert rides.link_for_token(token, now=utcnow() - timedelta(days=1)) is None
