@@ -26,6 +26,7 @@ from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
 from referral_hub.matching import api as matching_api
 from referral_hub.matching import views as matching_views
+from referral_hub.portal import views as portal_views
 from referral_hub.referrals import api as referrals_api
 from referral_hub.referrals import views as referrals_views
 from referral_hub.transport import api as transport_api
@@ -98,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
         referrals_views.bp,
         transport_api.bp,
         transport_views.bp,
+        portal_views.bp,
     ):
         app.register_blueprint(blueprint)
 

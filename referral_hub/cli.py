@@ -14,6 +14,7 @@ from referral_hub.core.errors import AppError
 from referral_hub.directory.hsds_cli import hsds_cli
 from referral_hub.extensions import db
 from referral_hub.notify.worker import register_job, worker_command
+from referral_hub.portal.cli import portal_cli
 from referral_hub.referrals import jobs as referral_jobs
 from referral_hub.referrals import retention
 
@@ -180,6 +181,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(hsds_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(portal_cli)
     app.cli.add_command(worker_command)
     # What the worker does on each pass besides delivering messages, in this order.
     register_job(referral_jobs.escalate)

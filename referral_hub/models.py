@@ -13,6 +13,7 @@ from referral_hub.directory.models import (
 )
 from referral_hub.geo.models import Landmark
 from referral_hub.notify.models import Message
+from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
 from referral_hub.transport.models import Driver, DriverLink, FollowUp, Ride, RideEvent, Vehicle
 
@@ -20,6 +21,7 @@ __all__ = [
     "ApiToken",
     "Category",
     "Client",
+    "ClientLink",
     "Consent",
     "Driver",
     "DriverLink",

@@ -44,6 +44,8 @@ from referral_hub.referrals.models import (
 # transport listens and calls off the rides not started (DESIGN.md section 6). A signal keeps
 # the import direction one way: transport builds on referrals, never the reverse.
 referral_closed = Namespace().signal("referral-closed")
+# Sent at the end of send_referral, in its transaction; the client portal issues a link.
+referral_sent = Namespace().signal("referral-sent")
 ENDS_THE_TRIP = frozenset(
     {Status.DECLINED, Status.CANCELLED, Status.NO_SHOW, Status.ENTERED_IN_ERROR}
 )
@@ -301,6 +303,7 @@ def send_referral(
             Actor(sides, user=user, organization_id=organization.id),
             data={"to_referral_id": referral.id},
         )
+    referral_sent.send(referral, user=user)
     return referral
 
 
