@@ -152,7 +152,7 @@ def _fill_rides(rng: random.Random) -> int:
     from referral_hub.directory.models import Site
     from referral_hub.extensions import db
     from referral_hub.referrals.models import Referral
-    from referral_hub.transport import operations as ops
+    from referral_hub.transport import board as board_ops
     from referral_hub.transport.models import Driver, Ride, RideStatus, Vehicle
 
     vendor = db.session.scalar(select(Organization).where(Organization.slug == VENDOR))
@@ -178,7 +178,7 @@ def _fill_rides(rng: random.Random) -> int:
         )
     referrals = list(db.session.execute(select(Referral.id, Referral.site_id)))
     sites = list(db.session.scalars(select(Site.id)))
-    start, _end = ops.day_bounds(BOARD_DAY)
+    start, _end = board_ops.day_bounds(BOARD_DAY)
     statuses = [s.value for s in RideStatus]
     now = datetime.now(UTC)
 
@@ -230,13 +230,13 @@ def _fill_rides(rng: random.Random) -> int:
 
 def _board_operation(app, vendor_id: int) -> list[float]:
     """The operation alone, each call in its own request (and so its own session)."""
-    from referral_hub.transport import operations as ops
+    from referral_hub.transport import board as board_ops
 
     def board() -> None:
         with app.test_request_context():
-            rows = ops.dispatch_board({vendor_id}, BOARD_DAY).rows
-            if len(rows) != BOARD_RIDES:
-                raise BenchError(f"board: {len(rows)} rides, expected {BOARD_RIDES}")
+            board = board_ops.dispatch_board({vendor_id}, BOARD_DAY)
+            if board.total != BOARD_RIDES or not board.rows:
+                raise BenchError(f"board: {board.total} rides, expected {BOARD_RIDES}")
 
     return _timed(board, BOARD_RUNS)
 

@@ -124,6 +124,13 @@ def load(instance_path: str) -> dict:
         # A driver may mark "not at pickup" after waiting this long inside the window.
         "RIDE_NO_SHOW_WAIT_MINUTES": int(os.environ.get("RIDE_NO_SHOW_WAIT_MINUTES", "10")),
         "DRIVER_LINK_HOURS_AFTER": int(os.environ.get("DRIVER_LINK_HOURS_AFTER", "2")),
+        # Driver and client links: requests per address (the token itself is 256 random bits).
+        "DRIVER_LINK_RATE_LIMIT": os.environ.get("DRIVER_LINK_RATE_LIMIT", "60 per minute"),
+        "CLIENT_PAGE_RATE_LIMIT": os.environ.get(
+            "CLIENT_PAGE_RATE_LIMIT", "30 per minute; 300 per hour"
+        ),
+        # A client link works until this many days after the appointment or the referral closed.
+        "CLIENT_LINK_DAYS_AFTER": int(os.environ.get("CLIENT_LINK_DAYS_AFTER", "14")),
         # south,west,north,east: places outside it get a warning (Twin Cities seven counties).
         "SERVICE_REGION": os.environ.get("SERVICE_REGION", "44.47,-94.02,45.42,-92.73"),
     }

@@ -48,13 +48,6 @@ PRIVATE_HEADERS = {
 }
 
 
-@bp.record_once
-def _defaults(state: Any) -> None:
-    config = state.app.config
-    config.setdefault("CLIENT_LINK_DAYS_AFTER", ops.DEFAULT_DAYS_AFTER)
-    config.setdefault("CLIENT_PAGE_RATE_LIMIT", "30 per minute; 300 per hour")
-
-
 @bp.after_request
 def _private(response):
     # Blueprint hooks run before the app's, which only fill in headers not set yet.

@@ -305,6 +305,8 @@ def _referral_page(
         show_contact=bool(sides & {Side.PROVIDER, Side.REFERRER}),
         client_link=_can_open_client(referral.client),
         ride_section=referral_rides(current_user, referral),
+        # The client's own link (QR code): the referring side hands it over.
+        client_link_allowed=bool(sides & {Side.REFERRER, Side.COORDINATOR}),
     ), status
 
 

@@ -30,6 +30,7 @@ EVENT_TITLES = {
     "escalate": _l("Escalated: not answered in time"),
     "reroute": _l("Re-routed to another program"),
     "ride_booked": _l("Ride booked"),
+    "client_link": _l("Client link issued"),
     "ride_no_show": _l("Client was not at the ride's pickup"),
 }
 ACTOR_LABELS = {

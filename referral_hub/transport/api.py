@@ -11,6 +11,7 @@ from referral_hub.core.api import API_PREFIX, endpoint, load_json
 from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.extensions import csrf, db
 from referral_hub.referrals.models import Referral
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as ops
 from referral_hub.transport.lifecycle import RIDE_BY_ACTION
 from referral_hub.transport.models import Ride
@@ -41,8 +42,8 @@ def create_ride(referral_id: int):
     found = policies.get_visible_or_404(current_user, Referral, referral_id)
     if not policies.referral_sides(current_user, found):
         raise Forbidden(_("You are not on this referral."))
-    booking = ops.Booking(**load_json(RideCreateSchema()))
-    result = ops.book_ride(found, current_user, booking)
+    booking = booking_ops.Booking(**load_json(RideCreateSchema()))
+    result = booking_ops.book_ride(found, current_user, booking)
     db.session.commit()
     body = ride_view(current_user, result.ride)
     body["warnings"] = [str(w) for w in result.warnings]

@@ -31,6 +31,7 @@ from referral_hub.extensions import db
 from referral_hub.geo.base import Point
 from referral_hub.referrals.models import Referral, ReferralEvent, Status
 from referral_hub.referrals.operations import normalize_phone
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as ops
 from referral_hub.transport.lifecycle import RideSide
 from referral_hub.transport.models import (
@@ -201,12 +202,12 @@ def _try_outbound(
     booked_at: datetime,
     options: dict[str, Any],
 ) -> Ride | None:
-    booking = ops.Booking(
+    booking = booking_ops.Booking(
         leg=Leg.OUTBOUND, place=_place_text(place[1]), when="at", at=at, **options
     )
     try:
         with _dated(booked_at):
-            ride = ops.book_ride(
+            ride = booking_ops.book_ride(
                 referral, referral.referring_user, booking, now=at - timedelta(days=1)
             ).ride
     except ValidationFailed:  # the site is closed then: refused before anything was written
@@ -253,7 +254,7 @@ def book_outbound(
         for referral in list(demo.accepted):
             if place is None:
                 try:
-                    site = ops.destination_site(referral)
+                    site = booking_ops.destination_site(referral)
                 except ValidationFailed:  # a program without a site: no trip to book
                     continue
                 spot = _nearest(demo.fleet.places, Point(site.latitude, site.longitude))
@@ -286,7 +287,7 @@ def book_return(
     name, point = (
         demo.fleet.places[place % len(demo.fleet.places)] if isinstance(place, int) else place
     )
-    booking = ops.Booking(
+    booking = booking_ops.Booking(
         leg=Leg.RETURN,
         place=_place_text(point),
         when="will_call" if will_call else "at",
@@ -294,7 +295,7 @@ def book_return(
         **options,
     )
     with _dated(booked_at):
-        ride = ops.book_ride(referral, referral.referring_user, booking, now=booked_at).ride
+        ride = booking_ops.book_ride(referral, referral.referring_user, booking, now=booked_at).ride
     ride.dropoff_label = name
     ride.created_at = booked_at
     demo.made += 1

@@ -8,9 +8,10 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from referral_hub import policies
 from referral_hub.accounts.models import User
+from referral_hub.transport.booking import WHEN_CHOICES
 from referral_hub.transport.lifecycle import RIDE_BY_ACTION, RideTransition, ride_available
 from referral_hub.transport.models import Leg, Ride, RideMode, RideStatus
-from referral_hub.transport.operations import WHEN_CHOICES, ride_sides
+from referral_hub.transport.operations import ride_sides
 
 TIMES = (
     "requested_for_at",

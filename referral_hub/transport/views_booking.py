@@ -26,6 +26,7 @@ from referral_hub.extensions import db
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.views_actions import ACTOR_LABELS, city_to_utc
 from referral_hub.referrals.views_common import referral_view
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as ops
 from referral_hub.transport.forms import WHEN_TITLES, BookForm, ride_action_form_class
 from referral_hub.transport.lifecycle import RIDE_BY_ACTION, RIDE_REASON_TITLES, RideTransition
@@ -82,7 +83,7 @@ def _float(value: Any) -> float | None:
 
 def _bookable(referral: Referral, leg: Leg, rides: list[Ride]) -> bool:
     """The referral is in a state the leg may be booked in, and the leg has no open ride."""
-    states = ops.OUTBOUND_STATES if leg is Leg.OUTBOUND else ops.RETURN_STATES
+    states = booking_ops.OUTBOUND_STATES if leg is Leg.OUTBOUND else booking_ops.RETURN_STATES
     return referral.status in states and not any(
         r.leg is leg and r.status in UNFINISHED for r in rides
     )
@@ -138,7 +139,7 @@ def _when_choices(referral: Referral, leg: Leg) -> list:
 
 
 def _vendor_choices() -> tuple[list, str | None]:
-    vendors = ops.transport_vendors()
+    vendors = booking_ops.transport_vendors()
     if len(vendors) == 1:
         return options([(str(vendors[0].id), vendors[0].name)]), str(vendors[0].id)
     pairs = [("", _("Choose…") if vendors else _("No transport vendor is available"))]
@@ -163,9 +164,9 @@ def _book_form(referral: Referral, leg: Leg, rides: list[Ride], posted: bool) ->
     return form
 
 
-def _booking(form: BookForm, leg: Leg) -> ops.Booking:
+def _booking(form: BookForm, leg: Leg) -> booking_ops.Booking:
     when = form.when.data or ""
-    return ops.Booking(
+    return booking_ops.Booking(
         leg=leg,
         mode=RideMode(form.mode.data),
         place=(form.place.data or "").strip(),
@@ -235,7 +236,7 @@ def book(referral_id: int):
     if not form.validate():
         return _book_page(found, form, leg, 422)
     try:
-        result = ops.book_ride(found, _user(), _booking(form, leg))
+        result = booking_ops.book_ride(found, _user(), _booking(form, leg))
     except ValidationFailed as exc:
         db.session.rollback()
         if "appointment_at" in exc.fields:  # the planner names the appointment: our "when"

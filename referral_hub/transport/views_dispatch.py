@@ -7,7 +7,6 @@ vehicle of another vendor, answers 404 (DESIGN.md section 8).
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +16,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import case, func, select
 from wtforms import BooleanField, IntegerField, StringField, TelField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
@@ -27,10 +25,11 @@ from referral_hub.accounts.models import User
 from referral_hub.core.db import utcnow
 from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
 from referral_hub.extensions import db
+from referral_hub.transport import board as board_ops
 from referral_hub.transport import fleet
 from referral_hub.transport import operations as ops
 from referral_hub.transport.lifecycle import RideSide
-from referral_hub.transport.models import Driver, Leg, Ride, RideMode, RideStatus, Vehicle
+from referral_hub.transport.models import Driver, Leg, Ride, RideStatus, Vehicle
 from referral_hub.transport.views import bp
 from referral_hub.web.forms import apply_errors
 
@@ -169,11 +168,15 @@ def _board_page(
 ):
     day = date.fromisoformat(args["day"])
     chosen = set(args.get("status", []))
-    board = ops.dispatch_board(vendor_ids(), day, now=utcnow())
     # Counts and flags cover the whole day; the filter and the pages only choose rows.
-    rows = [r for r in board.rows if not chosen or r.ride.status.value in chosen]
-    pages = max(1, math.ceil(len(rows) / PER_PAGE))
-    page = min(max(1, int(args.get("page", 1))), pages)
+    board = board_ops.dispatch_board(
+        vendor_ids(),
+        day,
+        statuses={RideStatus(v) for v in chosen},
+        page=int(args.get("page", 1)),
+        per_page=PER_PAGE,
+        now=utcnow(),
+    )
     base = {k: v for k, v in args.items() if k != "page"}
     return render_template(
         "transport/dispatch.html",
@@ -184,15 +187,15 @@ def _board_page(
         statuses=list(RideStatus),
         chosen=chosen,
         counts=board.counts,
-        total=len(board.rows),
-        late=sum(1 for r in board.rows if r.late),
-        unassigned=sum(1 for r in board.rows if r.unassigned),
-        shown=len(rows),
-        rows=rows[(page - 1) * PER_PAGE : page * PER_PAGE],
-        page=page,
-        pages=pages,
+        total=board.total,
+        late=board.late,
+        unassigned=board.unassigned,
+        shown=board.shown,
+        rows=board.rows,
+        page=board.page,
+        pages=board.pages,
         base=base,
-        row_args={**base, "page": page} if page > 1 else base,
+        row_args={**base, "page": board.page} if board.page > 1 else base,
         drivers=board.drivers,
         vehicles=board.vehicles,
         errors=errors or {},
@@ -294,43 +297,11 @@ def reissue_link(ride_id: int):
 @bp.app_template_global()
 def dispatch_today() -> dict[str, Any]:
     """Today's ride counts of the user's vendors, for the dispatcher's home page."""
-    ids = policies.dispatcher_org_ids(current_user) or {-1}
     now = utcnow()
-    start, end = ops.day_bounds(city_day(now))
-    late = (
-        Ride.status.in_([s.value for s in ops.LATE_STATES])
-        & (Ride.window_end_at < now)
-        & Ride.picked_up_at.is_(None)
+    summary = board_ops.day_summary(
+        policies.dispatcher_org_ids(current_user), city_day(now), now=now
     )
-    unassigned = (
-        (Ride.mode == RideMode.VENDOR)
-        & Ride.driver_id.is_(None)
-        & Ride.status.not_in([s.value for s in RideStatus if s.terminal])
-    )
-    # The board's day: pickups in it, and will-call returns waiting for the call.
-    in_day = ((Ride.window_start_at >= start) & (Ride.window_start_at < end)) | (
-        Ride.window_start_at.is_(None)
-        & (Ride.requested_for_at >= start)
-        & (Ride.requested_for_at < end)
-    )
-    rows = db.session.execute(
-        select(
-            Ride.status,
-            func.count(),
-            func.sum(case((late, 1), else_=0)),
-            func.sum(case((unassigned, 1), else_=0)),
-        )
-        .where(Ride.vendor_org_id.in_(ids), in_day)
-        .group_by(Ride.status)
-    ).all()
-    counts = {status: n for status, n, _late, _un in rows}
-    return {
-        "day": start.date().isoformat(),
-        "total": sum(counts.values()),
-        "counts": [(s, counts.get(s, 0)) for s in RideStatus if counts.get(s)],
-        "late": sum(int(r[2] or 0) for r in rows),
-        "unassigned": sum(int(r[3] or 0) for r in rows),
-    }
+    return {"day": city_day(now).isoformat(), **summary}
 
 
 # --- the fleet ------------------------------------------------------------------------------

@@ -277,3 +277,14 @@ def test_issuing_needs_csrf_and_post(client, world, send):
     client.login(world.responder.email)
     assert client.post(issue_path(referral_id)).status_code == 400
     assert client.get(issue_path(referral_id)).status_code == 405
+
+
+def test_the_referral_page_offers_the_client_link_to_the_referring_side(app, client, world, send):
+    referral_id = send()
+    client.login(world.responder.email)
+    page = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert f'action="/referrals/{referral_id}/client-link"' in page
+    client.post("/logout", data={"csrf_token": client.csrf("/account")})
+    client.login(world.staff.email)
+    page = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert "client-link" not in page

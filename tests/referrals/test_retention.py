@@ -6,6 +6,7 @@ from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals import operations as ops
 from referral_hub.referrals.models import Client, ReferralEvent, Status
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as rides
 from referral_hub.transport.models import DriverLink, Leg, Ride, RideMode, RideStatus
 from tests.transport import conftest as transport
@@ -71,16 +72,18 @@ def test_retention_clears_ride_places_and_revokes_driver_links(
     with app.test_request_context():
         referral = load(referral_id)
         user = referrer(world).user
-        outbound = rides.book_ride(
+        outbound = booking_ops.book_ride(
             referral,
             user,
-            rides.Booking(place="44.9483,-93.2348", driver_notes="Amina, blue door at 12 Elm St"),
+            booking_ops.Booking(
+                place="44.9483,-93.2348", driver_notes="Amina, blue door at 12 Elm St"
+            ),
             now=transport.next_weekday_at(9),
         ).ride
-        back = rides.book_ride(
+        back = booking_ops.book_ride(
             referral,
             user,
-            rides.Booking(
+            booking_ops.Booking(
                 leg=Leg.RETURN,
                 mode=RideMode.RIDESHARE,
                 place="44.9483,-93.2348",

@@ -7,7 +7,7 @@ from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
 from referral_hub.referrals import operations as ops
-from referral_hub.transport import operations as rides
+from referral_hub.transport import board as board_ops
 from referral_hub.transport.models import Driver, Leg, Ride, RideMode, RideStatus, Vehicle
 from tests.conftest import counting_selects
 
@@ -73,7 +73,7 @@ def add_rides(app, vendor_id: int, provider_id: int, team_id: int, responder_id:
 def board_selects(app, vendor_id: int) -> tuple[int, int]:
     """SELECTs for the board and everything a row shows, in a fresh session; and the rows."""
     with app.test_request_context(), counting_selects(app) as statements:
-        board = rides.dispatch_board({vendor_id}, DAY)
+        board = board_ops.dispatch_board({vendor_id}, DAY)
         shown = [
             (
                 row.ride.driver.first_name,

@@ -6,7 +6,9 @@ import pytest
 from referral_hub.extensions import db
 from referral_hub.geo.service import EXTENSION_KEY
 from referral_hub.referrals.models import Referral
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as rides
+from referral_hub.transport.models import Leg
 from tests.geo.servers import NOT_ROUTABLE, GeoServer, Reply, ors_error
 from tests.referrals.conftest import referrer
 from tests.transport.conftest import next_weekday_at
@@ -29,8 +31,8 @@ def routed(app):
 
 
 def book(referral_id, user, **kwargs):
-    booking = rides.Booking(**{"place": PICKUP, **kwargs})
-    return rides.book_ride(
+    booking = booking_ops.Booking(**{"place": PICKUP, **kwargs})
+    return booking_ops.book_ride(
         db.session.get(Referral, referral_id), user, booking, now=next_weekday_at(10)
     )
 
@@ -44,7 +46,7 @@ def test_a_routed_booking_asks_once_per_distinct_trip(app, world, fleet, accepte
         assert two.travel_minutes == one.travel_minutes
         assert len(routed.requests("/v2/directions")) == 1
         # A will-call return is planned from the stored answer when the client is ready.
-        back = book(first, referrer(world).user, leg=rides.Leg.RETURN, when="will_call").ride
+        back = book(first, referrer(world).user, leg=Leg.RETURN, when="will_call").ride
         assert len(routed.requests("/v2/directions")) == 2  # the way back is another trip
         rides.perform_ride(back, "ready", rides.user_actor(referrer(world).user, back))
         assert len(routed.requests("/v2/directions")) == 2

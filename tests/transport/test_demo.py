@@ -7,6 +7,7 @@ from referral_hub.accounts.models import Organization
 from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals.models import ReferralEvent, Status
+from referral_hub.transport import board as board_ops
 from referral_hub.transport import operations as rides
 from referral_hub.transport.demo import demo_anchor
 from referral_hub.transport.models import (
@@ -76,7 +77,7 @@ def test_demo_rides_cover_every_state_and_agree_with_their_referrals(app):
         # overlap of one driver's rides.
         anchor = demo_anchor(before)
         day = anchor.astimezone(rides.city_tz()).date()
-        board = rides.dispatch_board({vendor.id}, day, now=anchor)
+        board = board_ops.dispatch_board({vendor.id}, day, now=anchor)
         on_board = {row.ride.status for row in board.rows}
         assert {
             RideStatus.REQUESTED,

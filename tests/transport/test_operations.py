@@ -8,9 +8,12 @@ import pytest
 from referral_hub.core.db import utcnow
 from referral_hub.core.errors import Conflict, Forbidden, ValidationFailed
 from referral_hub.extensions import db
+from referral_hub.geo.base import Point
 from referral_hub.notify.models import Message
 from referral_hub.referrals import operations as referral_ops
 from referral_hub.referrals.models import Referral, ReferralEvent, Status
+from referral_hub.transport import board as board_ops
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as rides
 from referral_hub.transport.lifecycle import RIDE_TRANSITIONS, RideSide
 from referral_hub.transport.models import (
@@ -29,9 +32,9 @@ PICKUP = "44.9483,-93.2348"  # a few km south of the site (44.97, -93.26)
 
 def book(referral_id, user, now=None, **kwargs):
     """Book at 10:00 on a coming weekday (the test site is open 9-17 on weekdays)."""
-    booking = rides.Booking(**{"place": PICKUP, **kwargs})
+    booking = booking_ops.Booking(**{"place": PICKUP, **kwargs})
     now = now or next_weekday_at(10)
-    return rides.book_ride(db.session.get(Referral, referral_id), user, booking, now=now)
+    return booking_ops.book_ride(db.session.get(Referral, referral_id), user, booking, now=now)
 
 
 def test_booking_plans_the_pickup_from_the_appointment(app, world, fleet, accepted):
@@ -128,11 +131,11 @@ def test_walk_and_transit_estimates_are_labelled(app, world, fleet, accepted):
     with app.test_request_context():
         walk = book(referral_id, referrer(world).user, mode=RideMode.WALK, when="now").ride
         assert walk.estimate_source == "estimate"
-        drive_minutes = rides.travel_for(
-            rides.Point(44.9483, -93.2348), rides.Point(44.97, -93.26), RideMode.VENDOR, False
+        drive_minutes = booking_ops.travel_for(
+            Point(44.9483, -93.2348), Point(44.97, -93.26), RideMode.VENDOR, False
         ).minutes
-        transit = rides.travel_for(
-            rides.Point(44.9483, -93.2348), rides.Point(44.97, -93.26), RideMode.TRANSIT, False
+        transit = booking_ops.travel_for(
+            Point(44.9483, -93.2348), Point(44.97, -93.26), RideMode.TRANSIT, False
         )
         assert transit.minutes > drive_minutes and transit.estimated and transit.note
 
@@ -362,17 +365,32 @@ def test_dispatch_board_orders_flags_late_and_overlapping_rides(app, world, flee
         for ride in (a, b):
             rides.perform_ride(ride, "assign", dispatcher_actor(fleet), driver_id=fleet.driver.id)
         day = a.window_start_at.astimezone(rides.city_tz()).date()
-        board = rides.dispatch_board({fleet.vendor.id}, day, now=now)
+        board = board_ops.dispatch_board({fleet.vendor.id}, day, now=now)
         assert [row.ride.id for row in board.rows] == [a.id, b.id]
         assert board.rows[0].overlaps == [b.id] and board.rows[1].overlaps == [a.id]
         assert not any(row.late for row in board.rows)
-        late = rides.dispatch_board({fleet.vendor.id}, day, now=b.window_end_at + timedelta(1))
+        late = board_ops.dispatch_board({fleet.vendor.id}, day, now=b.window_end_at + timedelta(1))
         assert all(row.late for row in late.rows)
         assert board.counts["scheduled"] == 2
-        only = rides.dispatch_board({fleet.vendor.id}, day, statuses={RideStatus.REQUESTED})
+        # A page shows its rows; counts and flags still cover the whole day.
+        second = board_ops.dispatch_board(
+            {fleet.vendor.id}, day, page=2, per_page=1, now=b.window_end_at + timedelta(1)
+        )
+        assert [row.ride.id for row in second.rows] == [b.id] and second.rows[0].overlaps == [a.id]
+        assert (second.total, second.pages, second.late) == (2, 2, 2)
+        only = board_ops.dispatch_board({fleet.vendor.id}, day, statuses={RideStatus.REQUESTED})
         assert only.rows == []
         # Another vendor's board is empty.
-        assert rides.dispatch_board({-5}, day).rows == []
+        assert board_ops.dispatch_board({-5}, day).rows == []
         rides.perform_ride(b, "assign", dispatcher_actor(fleet), driver_id=fleet.other_driver.id)
-        board = rides.dispatch_board({fleet.vendor.id}, day, now=now)
+        board = board_ops.dispatch_board({fleet.vendor.id}, day, now=now)
         assert all(row.overlaps == [] for row in board.rows)
+
+
+def test_a_wheelchair_changes_the_profile_only_when_wheeled_there():
+    from referral_hub.geo.base import Mode
+
+    assert rides.travel_mode(RideMode.VENDOR, True) is Mode.DRIVE  # a ramp van drives
+    assert rides.travel_mode(RideMode.RIDESHARE, True) is Mode.DRIVE
+    assert rides.travel_mode(RideMode.WALK, True) is Mode.WHEELCHAIR
+    assert rides.travel_mode(RideMode.WALK, False) is Mode.WALK

@@ -15,6 +15,7 @@ from referral_hub.accounts.models import Role
 from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.referrals.models import Referral, Status
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as rides
 from referral_hub.transport.models import FollowUp, Leg, Ride, RideMode, RideStatus
 from tests.conftest import counting_selects
@@ -66,9 +67,9 @@ def ride_act(client, ride_id, action, **data):
 def book_directly(app, world, rid, **kwargs):
     """Book through the operation (as the responder) and return the ride id."""
     with app.test_request_context():
-        booking = rides.Booking(**{"place": PICKUP, **kwargs})
+        booking = booking_ops.Booking(**{"place": PICKUP, **kwargs})
         referral = db.session.get(Referral, rid)
-        result = rides.book_ride(referral, referrer(world).user, booking)
+        result = booking_ops.book_ride(referral, referrer(world).user, booking)
         db.session.commit()
         return result.ride.id
 

@@ -10,6 +10,7 @@ from referral_hub.directory.models import Program
 from referral_hub.extensions import db
 from referral_hub.notify.models import Message
 from referral_hub.referrals.models import Referral
+from referral_hub.transport import booking as booking_ops
 from referral_hub.transport import operations as rides
 from referral_hub.transport import views_dispatch
 from referral_hub.transport.models import DriverLink, Ride, RideMode, RideStatus
@@ -24,9 +25,9 @@ LINK_RE = re.compile(r'value="(https?://[^"]+/d/(d_[^"]+))"')
 def book(app, world, referral_id, **kwargs) -> int:
     """Book a vendor ride through the operation, as a responder would (committed)."""
     with app.test_request_context():
-        booking = rides.Booking(**{"place": PICKUP, **kwargs})
+        booking = booking_ops.Booking(**{"place": PICKUP, **kwargs})
         referral = db.session.get(Referral, referral_id)
-        ride = rides.book_ride(
+        ride = booking_ops.book_ride(
             referral, referrer(world).user, booking, now=next_weekday_at(10)
         ).ride
         db.session.commit()
