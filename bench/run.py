@@ -24,6 +24,7 @@ from datetime import UTC, datetime  # noqa: E402
 
 from bench import http as http_group  # noqa: E402
 from bench import match as match_group  # noqa: E402
+from bench import portal as portal_group  # noqa: E402
 from bench import referrals as referrals_group  # noqa: E402
 from bench import transport as transport_group  # noqa: E402
 
@@ -33,6 +34,7 @@ Figures = dict[str, dict[str, float | str]]
 GROUPS: dict[str, Callable[[], Figures]] = {
     "http": http_group.run,
     "match": match_group.run,
+    "portal": portal_group.run,
     "referrals": referrals_group.run,
     "transport": transport_group.run,
 }

@@ -24,8 +24,14 @@ from referral_hub.directory import (
 )
 from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
+from referral_hub.insights import views as insights_views
+from referral_hub.insights import (
+    views_dashboards,  # noqa: F401  (its routes join insights.bp)
+    views_public,  # noqa: F401  (its routes join insights.bp)
+)
 from referral_hub.matching import api as matching_api
 from referral_hub.matching import views as matching_views
+from referral_hub.notify import inbound as sms_inbound
 from referral_hub.portal import views as portal_views
 from referral_hub.referrals import api as referrals_api
 from referral_hub.referrals import views as referrals_views
@@ -100,6 +106,8 @@ def register_blueprints(app: Flask) -> None:
         transport_api.bp,
         transport_views.bp,
         portal_views.bp,
+        sms_inbound.bp,
+        insights_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -13,6 +15,8 @@ from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.core.errors import AppError
 from referral_hub.directory.hsds_cli import hsds_cli
 from referral_hub.extensions import db
+from referral_hub.insights import synthetic_history
+from referral_hub.notify import client_messages
 from referral_hub.notify.worker import register_job, worker_command
 from referral_hub.portal.cli import portal_cli
 from referral_hub.referrals import jobs as referral_jobs
@@ -70,6 +74,28 @@ def seed_synthetic_referrals(referrals: int, days: int, seed: int) -> None:
     except synthetic.SyntheticExists as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("Synthetic referrals: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@seed_cli.command("synthetic-history")
+@click.option(
+    "--referrals", type=click.IntRange(1, 10_000_000), default=1_000_000, show_default=True
+)
+@click.option("--days", type=click.IntRange(1, 3650), default=730, show_default=True)
+@click.option("--seed", type=int, default=11, show_default=True, help="Same seed, same data.")
+@click.option("--append", is_flag=True, help="Add to an earlier synthetic history.")
+def seed_synthetic_history(referrals: int, days: int, seed: int, append: bool) -> None:
+    """Build a referral history with events and rides over the loaded directory (benchmarks)."""
+    started = time.perf_counter()
+    try:
+        counts = synthetic_history.build_history(referrals, days=days, seed=seed, append=append)
+    except synthetic_history.CannotBuild as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(
+        f"Synthetic history in {time.perf_counter() - started:.0f} s: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items())
+    )
 
 
 @users_cli.command("create")
@@ -185,3 +211,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker_command)
     # What the worker does on each pass besides delivering messages, in this order.
     register_job(referral_jobs.escalate)
+    register_job(client_messages.queue_client_messages)

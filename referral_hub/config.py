@@ -116,6 +116,15 @@ def load(instance_path: str) -> dict:
         "SMS_ACCOUNT_SID": _optional("SMS_ACCOUNT_SID"),
         "SMS_AUTH_TOKEN": _optional("SMS_AUTH_TOKEN"),
         "SMS_FROM": _optional("SMS_FROM"),
+        # The inbound webhook's address as the gateway calls it (it signs this exact URL);
+        # unset: BASE_URL + /sms/inbound.
+        # Client texts: "sms" through the gateway, or "console" (instance/notifications.log)
+        # for the embedded demo; by default SMS once the gateway is configured.
+        "NOTIFY_CLIENT_CHANNEL": os.environ.get(
+            "NOTIFY_CLIENT_CHANNEL", "sms" if os.environ.get("SMS_ACCOUNT_SID") else "console"
+        ),
+        "SMS_INBOUND_URL": _optional("SMS_INBOUND_URL"),
+        "SMS_INBOUND_RATE_LIMIT": os.environ.get("SMS_INBOUND_RATE_LIMIT", "120 per minute"),
         "MATCH_MAX_OFFERS": int(os.environ.get("MATCH_MAX_OFFERS", "1000")),
         # Rides (referral_hub/transport): pickup = appointment - check-in - travel - boarding.
         "RIDE_CHECK_IN_MINUTES": int(os.environ.get("RIDE_CHECK_IN_MINUTES", "10")),
@@ -131,6 +140,12 @@ def load(instance_path: str) -> dict:
         ),
         # A client link works until this many days after the appointment or the referral closed.
         "CLIENT_LINK_DAYS_AFTER": int(os.environ.get("CLIENT_LINK_DAYS_AFTER", "14")),
+        # Requests per client link token (beside the per-address CLIENT_PAGE_RATE_LIMIT).
+        "CLIENT_TOKEN_RATE_LIMIT": os.environ.get("CLIENT_TOKEN_RATE_LIMIT", "20 per minute"),
+        # The optional second check on a client link locks after this many failures.
+        "CLIENT_CHECK_MAX_FAILURES": int(os.environ.get("CLIENT_CHECK_MAX_FAILURES", "5")),
+        # Appointment reminders to the client, hours before (comma-separated).
+        "CLIENT_REMINDER_HOURS": os.environ.get("CLIENT_REMINDER_HOURS", "24,2"),
         # south,west,north,east: places outside it get a warning (Twin Cities seven counties).
         "SERVICE_REGION": os.environ.get("SERVICE_REGION", "44.47,-94.02,45.42,-92.73"),
     }

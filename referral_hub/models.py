@@ -12,7 +12,8 @@ from referral_hub.directory.models import (
     WeeklyHours,
 )
 from referral_hub.geo.models import Landmark
-from referral_hub.notify.models import Message
+from referral_hub.insights.models import Goal, ScreeningRecord
+from referral_hub.notify.models import InboundMessage, Message
 from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
 from referral_hub.transport.models import Driver, DriverLink, FollowUp, Ride, RideEvent, Vehicle
@@ -26,7 +27,9 @@ __all__ = [
     "Driver",
     "DriverLink",
     "FollowUp",
+    "Goal",
     "HoursException",
+    "InboundMessage",
     "Landmark",
     "Membership",
     "Message",
@@ -39,6 +42,7 @@ __all__ = [
     "ReferralEvent",
     "Ride",
     "RideEvent",
+    "ScreeningRecord",
     "ServiceArea",
     "Site",
     "User",

@@ -11,7 +11,9 @@ from flask_login import current_user, login_required
 from referral_hub import policies
 from referral_hub.accounts.models import Role
 from referral_hub.core.errors import ValidationFailed
+from referral_hub.extensions import db
 from referral_hub.geo.base import Mode, parse_point
+from referral_hub.insights.screenings import record_screening
 from referral_hub.matching import operations as ops
 from referral_hub.matching.forms import FIRST_QUESTIONS, answers_from, screener_form_class
 from referral_hub.matching.questions import BY_CODE, QUESTIONS
@@ -46,7 +48,8 @@ def screen():
 @bp.post("/screen")
 @login_required
 def results():
-    """Match the answers; nothing is stored (GET-free, so answers stay out of URLs and logs)."""
+    """Match the answers (POST, so they stay out of URLs and logs); only the anonymous
+    screening record for unmet need is stored."""
     policies.require(policies.has_role(current_user, *SCREENING_ROLES))
     form = screener_form_class()()
     if not form.validate():
@@ -63,6 +66,9 @@ def results():
     )
     if result.location_note:
         form.location.errors = [result.location_note]
+    membership = current_user.primary_membership
+    record_screening(answers, result, membership.organization_id if membership else None)
+    db.session.commit()
     return _render(form, result, answers=answers)
 
 

@@ -63,3 +63,25 @@ class Message(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.channel} {self.status}>"
+
+
+class InboundMessage(TimestampMixin, Base):
+    """A text message a client sent us, as the SMS gateway's webhook delivered it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_phone: Mapped[str] = mapped_column(String(32))
+    to_phone: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    # The gateway's MessageSid: a webhook delivered twice is stored (and acted on) once.
+    provider_message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="SET NULL"), index=True
+    )
+    referral_id: Mapped[int | None] = mapped_column(
+        ForeignKey("referrals.id", ondelete="SET NULL"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<InboundMessage {self.id}>"

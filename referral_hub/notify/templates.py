@@ -245,6 +245,51 @@ def ride_no_show(p: Params) -> tuple[str, list[str]]:
     return subject, body
 
 
+def referral_client_confirmed(p: Params) -> tuple[str, list[str]]:
+    """To the provider's staff and the referring user: the client will come."""
+    subject = _("Referral #%(id)s: the client confirmed the appointment", id=p.referral_id)
+    body = [
+        _(
+            "The client of referral #%(id)s confirmed the appointment at %(program)s.",
+            id=p.referral_id,
+            program=p.program,
+        ),
+        _open_line(p),
+    ]
+    return subject, body
+
+
+def referral_client_reschedule(p: Params) -> tuple[str, list[str]]:
+    """To the provider's staff and the referring user: the client asks for another time."""
+    subject = _("Referral #%(id)s: the client asked for another time", id=p.referral_id)
+    body = [
+        _(
+            "The client of referral #%(id)s asked for another appointment at %(program)s.",
+            id=p.referral_id,
+            program=p.program,
+        ),
+        _("The list of referrals shows the times that suit them. Please set a new appointment."),
+        _open_line(p),
+    ]
+    return subject, body
+
+
+def referral_client_locked(p: Params) -> tuple[str, list[str]]:
+    """To the referring user: too many wrong answers to the client page's check."""
+    subject = _("Referral #%(id)s: the client's link was locked", id=p.referral_id)
+    body = [
+        _(
+            "The client link of referral #%(id)s to %(program)s was locked after too many "
+            "wrong answers.",
+            id=p.referral_id,
+            program=p.program,
+        ),
+        _("If the client still needs their page, give them a new link."),
+        _open_line(p),
+    ]
+    return subject, body
+
+
 TEMPLATES: dict[str, Builder] = {
     "referral_new": referral_new,
     "referral_accepted": referral_accepted,
@@ -254,6 +299,9 @@ TEMPLATES: dict[str, Builder] = {
     "referral_no_show": referral_no_show,
     "referral_cancelled": referral_cancelled,
     "ride_no_show": ride_no_show,
+    "referral_client_confirmed": referral_client_confirmed,
+    "referral_client_reschedule": referral_client_reschedule,
+    "referral_client_locked": referral_client_locked,
 }
 
 

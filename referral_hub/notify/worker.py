@@ -53,6 +53,8 @@ class Outgoing:
     body: str
     dedupe_key: str
     attempts: int
+    template: str = ""
+    referral_id: int | None = None
 
     @classmethod
     def of(cls, message: Message) -> Outgoing:
@@ -64,7 +66,35 @@ class Outgoing:
             message.body,
             message.dedupe_key,
             message.attempts,
+            message.template,
+            message.referral_id,
         )
+
+
+# Last-moment rendering, per template: what only exists at send time (a client link's
+# token, which must never be stored) goes into the copy handed to the channel, never into
+# the stored body. A renderer may write (flush only; committed before sending) and raise
+# PermanentFailure when the message must no longer go out.
+Renderer = Callable[[Outgoing], Outgoing]
+_renderers: dict[str, Renderer] = {}
+
+
+def register_renderer(template: str, fn: Renderer) -> None:
+    """Have `fn` turn a claimed message of this template into what is sent."""
+    _renderers[template] = fn
+
+
+def _prepare(item: Outgoing) -> Outgoing:
+    renderer = _renderers.get(item.template)
+    if renderer is None:
+        return item
+    try:
+        ready = renderer(item)
+        db.session.commit()  # before sending: what the message points at must exist
+    except BaseException:
+        _rollback()
+        raise
+    return ready
 
 
 def max_attempts() -> int:
@@ -127,7 +157,7 @@ def _record(item: Outgoing, **values: Any) -> None:
 def deliver(item: Outgoing, now: datetime) -> bool:
     """Send one claimed message and record the outcome; True when it was sent."""
     try:
-        provider_id = channel_for(item.channel).send(item)
+        provider_id = channel_for(item.channel).send(_prepare(item))
     except PermanentFailure as exc:
         log.warning("message %s: failed permanently: %s", item.id, exc)
         _record(item, status=FAILED, last_error=_error_text(exc))

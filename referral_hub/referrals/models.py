@@ -132,6 +132,11 @@ class Referral(TimestampMixin, Base):
         Index("ix_referrals_provider_org_id_status", "provider_org_id", "status"),
         Index("ix_referrals_referring_org_id_created_at", "referring_org_id", "created_at"),
         Index("ix_referrals_status_response_due_at", "status", "response_due_at"),
+        # Insights: metrics over a period, overall and per program / provider / referrer.
+        Index("ix_referrals_sent_at", "sent_at"),
+        Index("ix_referrals_program_id_sent_at", "program_id", "sent_at"),
+        Index("ix_referrals_provider_org_id_sent_at", "provider_org_id", "sent_at"),
+        Index("ix_referrals_referring_org_id_sent_at", "referring_org_id", "sent_at"),
         CheckConstraint("version > 0", name="version_positive"),
     )
 

@@ -17,6 +17,8 @@ from sqlalchemy import exists, func, select, update
 
 from referral_hub.core.db import utcnow
 from referral_hub.extensions import db
+from referral_hub.notify.models import InboundMessage
+from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import OPEN, Client, Referral
 from referral_hub.transport.models import DriverLink, Ride
 
@@ -98,6 +100,17 @@ def anonymize_due(
     db.session.execute(
         update(DriverLink)
         .where(DriverLink.ride_id.in_(rides), DriverLink.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    # The client's own words by text message, and the number they wrote from.
+    db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.client_id.in_(client_ids))
+        .values(body="", from_phone="")
+    )
+    db.session.execute(
+        update(ClientLink)
+        .where(ClientLink.referral_id.in_(referral_ids), ClientLink.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     db.session.flush()

@@ -44,6 +44,7 @@ from referral_hub.referrals.views_actions import (
 from referral_hub.referrals.views_common import referral_view
 from referral_hub.referrals.views_queries import (
     CITY_WIDE,
+    client_answers,
     delivery_flags,
     forward_id,
     list_mode,
@@ -270,6 +271,7 @@ def index():
         items=[(r, referral_view(current_user, r)) for r in rows],
         now=utcnow(),
         flags=delivery_flags([r.id for r in rows]),
+        answers=client_answers([r.id for r in rows]),
         args=args,
     )
 

@@ -31,6 +31,12 @@ EVENT_TITLES = {
     "reroute": _l("Re-routed to another program"),
     "ride_booked": _l("Ride booked"),
     "client_link": _l("Client link issued"),
+    "client_confirmed": _l("The client confirmed"),
+    "client_reschedule_requested": _l("The client asked for another time"),
+    "client_reply": _l("The client replied by text message"),
+    "client_check_locked": _l("Client link locked after failed checks"),
+    "client_sms_stopped": _l("The client stopped text messages"),
+    "client_sms_started": _l("The client allowed text messages again"),
     "ride_no_show": _l("Client was not at the ride's pickup"),
 }
 ACTOR_LABELS = {

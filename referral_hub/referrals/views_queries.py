@@ -1,11 +1,14 @@
-"""Read-only queries behind the referral pages: the role-aware list and its notification
-flags, the screening answers a results page posts, the programs to re-route to, and who has
-seen a client record. No routes here (they all live in views.py); nothing is written.
+"""Read-only queries behind the referral pages: the role-aware list and its flags (messages
+not delivered, the client's answer), the screening answers a results page posts, the programs
+to re-route to, and who has seen a client record. No routes here (they all live in
+views.py); nothing is written.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -18,7 +21,14 @@ from referral_hub.core.errors import ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.matching.operations import MatchResult, clean_answers, match
 from referral_hub.notify.models import Message, MessageStatus
-from referral_hub.referrals.models import OPEN, Priority, RecordView, Referral, Status
+from referral_hub.referrals.models import (
+    OPEN,
+    Priority,
+    RecordView,
+    Referral,
+    ReferralEvent,
+    Status,
+)
 
 CITY_WIDE = (Role.COORDINATOR, Role.ADMIN)
 
@@ -64,6 +74,25 @@ def list_query(
     return stmt.order_by(Referral.created_at.desc(), Referral.id.desc())
 
 
+# The client's answers through their page (portal), and the program's new appointment that
+# answers them in turn: after it, the client's earlier answer no longer stands.
+CLIENT_ANSWERS = ("client_confirmed", "client_reschedule_requested")
+ANSWER_RESETS = ("schedule",)
+
+
+@dataclass(frozen=True)
+class ClientAnswer:
+    """The client's standing answer: confirmed, or asked for another time (with when)."""
+
+    action: str
+    at: datetime
+    preferences: list[tuple[date | None, str | None]] = field(default_factory=list)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.action == "client_confirmed"
+
+
 def delivery_flags(referral_ids: list[int]) -> dict[int, str]:
     """'failed' or 'pending' per referral with undelivered messages, in one query.
 
@@ -89,6 +118,41 @@ def delivery_flags(referral_ids: list[int]) -> dict[int, str]:
         elif count:
             flags.setdefault(referral_id, "pending")
     return flags
+
+
+def client_answers(referral_ids: list[int]) -> dict[int, ClientAnswer]:
+    """The client's standing answer per referral, in one query: the latest of their answers
+    and the program's rescheduling, kept when it is the client's."""
+    if not referral_ids:
+        return {}
+    latest = (
+        select(func.max(ReferralEvent.id))
+        .where(
+            ReferralEvent.referral_id.in_(referral_ids),
+            ReferralEvent.action.in_([*CLIENT_ANSWERS, *ANSWER_RESETS]),
+        )
+        .group_by(ReferralEvent.referral_id)
+    )
+    rows = db.session.execute(
+        select(
+            ReferralEvent.referral_id,
+            ReferralEvent.action,
+            ReferralEvent.created_at,
+            ReferralEvent.data,
+        ).where(ReferralEvent.id.in_(latest), ReferralEvent.action.in_(CLIENT_ANSWERS))
+    ).all()
+    return {
+        referral_id: ClientAnswer(action, at, _preferences(data or {}))
+        for referral_id, action, at, data in rows
+    }
+
+
+def _preferences(data: dict[str, Any]) -> list[tuple[date | None, str | None]]:
+    found = []
+    for item in data.get("preferences") or []:
+        day = item.get("date")
+        found.append((date.fromisoformat(day) if day else None, item.get("part")))
+    return found
 
 
 def screening_answers(text: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -82,6 +83,11 @@ def settings() -> PlanSettings:
 
 def city_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+# Sent in the transition's transaction after every ride action (assign, depart, ...): the
+# client's messages listen (a driver assigned, a driver on the way).
+ride_changed = Namespace().signal("ride-changed")
 
 
 # --- who may do what -------------------------------------------------------------------------
@@ -209,6 +215,7 @@ def perform_ride(
             status=before.value,
         ) from exc
     _referral_effects(current, action, actor)
+    ride_changed.send(current, action=action)
     return current
 
 

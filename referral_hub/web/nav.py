@@ -32,6 +32,11 @@ NAV: list[NavItem] = [
             {Role.RESPONDER, Role.PROVIDER_STAFF, Role.PROVIDER_ADMIN, Role.COORDINATOR, Role.ADMIN}
         ),
     ),
+    NavItem(
+        "insights.dashboard",
+        _l("Insights"),
+        frozenset({Role.RESPONDER, Role.PROVIDER_ADMIN, Role.COORDINATOR, Role.ADMIN}),
+    ),
     NavItem("transport.dispatch", _l("Dispatch"), frozenset({Role.DISPATCHER})),
     NavItem("directory.browse", _l("Directory"), ALL_ROLES),
     NavItem(

@@ -9,6 +9,7 @@ from referral_hub.accounts import operations as ops
 from referral_hub.accounts.models import Membership, Organization, Role, User, UserSession
 from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
+from referral_hub.insights.models import Goal
 from referral_hub.referrals import operations as referral_ops
 from referral_hub.transport.models import Driver, FollowUp, Ride, RideMode, Vehicle
 
@@ -59,7 +60,11 @@ def two_tenants(app, make_org, make_user, client, api_token):
         follow_up = FollowUp(
             referral=referral, ride=ride, organization_id=team.id, reason="ride_no_show"
         )
-        db.session.add_all([driver, vehicle, ride, follow_up])
+        # A coordinator's goal on their program: only coordinators may deactivate goals.
+        goal = Goal(
+            program_id=program.id, metric="accepted_share", comparator="at_least", target=0.9
+        )
+        db.session.add_all([driver, vehicle, ride, follow_up, goal])
         db.session.commit()
         directory_ids = {
             "program_id": program.id,
@@ -72,6 +77,7 @@ def two_tenants(app, make_org, make_user, client, api_token):
             "driver_id": driver.id,
             "vehicle_id": vehicle.id,
             "follow_up_id": follow_up.id,
+            "goal_id": goal.id,
             "token": "d_" + "x" * 43,  # a driver link nobody issued
         }
     with app.app_context():

@@ -189,6 +189,7 @@ def sms_gateway(app, monkeypatch) -> Iterator[SmsGateway]:
     monkeypatch.setitem(app.config, "SMS_ACCOUNT_SID", SMS_SID)
     monkeypatch.setitem(app.config, "SMS_AUTH_TOKEN", SMS_TOKEN)
     monkeypatch.setitem(app.config, "SMS_FROM", SMS_FROM)
+    monkeypatch.setitem(app.config, "NOTIFY_CLIENT_CHANNEL", "sms")
     gateway.start()
     yield gateway
     gateway.stop()

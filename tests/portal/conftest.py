@@ -1,6 +1,7 @@
 """The referral world (see tests/referrals/conftest.py) and a helper that issues a client link
 for an accepted referral with an appointment."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,25 @@ from tests.referrals.conftest import provider, send, world  # noqa: F401 (fixtur
 
 # A Tuesday morning in Minneapolis, far enough ahead to stay in the future.
 APPOINTMENT = datetime(2031, 3, 4, 16, 30, tzinfo=UTC)  # 10:30 in Chicago (CST)
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+VERSION_RE = re.compile(r'name="version" value="(\d+)"')
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The hidden fields every form of the client's page carries."""
+    fields = {"csrf_token": CSRF_RE.search(html).group(1)}
+    version = VERSION_RE.search(html)
+    if version:
+        fields["version"] = version.group(1)
+    return fields
+
+
+def pass_check(client, token: str, answer: str):
+    """Answer the second check of a sensitive program's page."""
+    html = client.get(f"/c/{token}").get_data(as_text=True)
+    return client.post(f"/c/{token}/check", data={**form_fields(html), "answer": answer})
 
 
 def new_link(app, referral_id: int, **kwargs) -> str:

@@ -18,7 +18,7 @@ from referral_hub.portal import operations as ops
 from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import Client, Referral, ReferralEvent
 from referral_hub.transport.models import Driver, Ride, RideMode, RideStatus, Vehicle
-from tests.portal.conftest import APPOINTMENT, new_link
+from tests.portal.conftest import APPOINTMENT, new_link, pass_check
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -52,7 +52,12 @@ def test_private_headers_on_the_page_and_on_the_404(client, link, kind):
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Robots-Tag"] == "noindex"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-    assert "Set-Cookie" not in response.headers
+    if kind == "unknown":
+        assert "Set-Cookie" not in response.headers
+    else:
+        # The answer forms' CSRF token lives in the session: a cookie scripts cannot read.
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
 def snapshot() -> list:
@@ -156,8 +161,10 @@ def test_sensitive_program_is_not_named_when_the_client_asked(app, client, link,
         db.session.get(Program, world.program.id).sensitive = True
         db.session.commit()
     _, named = link()
+    assert pass_check(client, named, "1990").status_code == 303  # the world's client's year
     assert "Youth Housing" in body(client.get(f"/c/{named}?lang=en"))
     _, neutral = link(neutral_sender=True)
+    assert pass_check(client, neutral, "1990").status_code == 303
     html = body(client.get(f"/c/{neutral}?lang=en"))
     assert "Youth Housing" not in html and "Main office" not in html
     assert "<h1>Your appointment</h1>" in html

@@ -119,3 +119,33 @@ def test_retention_clears_ride_places_and_revokes_driver_links(
         links = db.session.query(DriverLink).filter_by(ride_id=ride_ids[0]).all()
         assert links and all(link.revoked_at is not None for link in links)
         assert rides.link_for_token(token, now=utcnow() - timedelta(days=1)) is None
+
+
+def test_retention_clears_text_replies_and_ends_client_links(app, world, send):
+    from referral_hub.notify.models import InboundMessage
+    from referral_hub.portal import operations as portal
+    from referral_hub.portal.models import ClientLink
+
+    referral_id = send()
+    with app.test_request_context():
+        token = portal.issue_link(load(referral_id), None)
+        db.session.add(
+            InboundMessage(
+                from_phone="+16125550123",
+                to_phone="+16125550000",
+                body="I am at the shelter on Elm St",
+                provider_message_id="SM" + "1" * 32,
+                client_id=world.client.id,
+                referral_id=referral_id,
+                created_at=utcnow(),
+            )
+        )
+        db.session.commit()
+    _close(app, world, referral_id, days_ago=400)
+    result = app.test_cli_runner().invoke(args=["retention", "run", "--days", "365"])
+    assert "Anonymised 1 clients" in result.output
+    with app.test_request_context():
+        reply = db.session.query(InboundMessage).one()
+        assert reply.body == "" and reply.from_phone == ""
+        assert portal.link_for_token(token) is None
+        assert db.session.query(ClientLink).filter(ClientLink.revoked_at.is_(None)).count() == 0

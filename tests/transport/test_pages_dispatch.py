@@ -2,7 +2,8 @@
 filters, flags, pages, assigning a driver with the link shown once, and 404 for others."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from referral_hub.accounts.models import Role
 from referral_hub.core.security import token_hash
@@ -227,7 +228,11 @@ def test_only_dispatchers_reach_the_board(client, app, world, fleet, accepted, l
 def test_dispatcher_home_links_the_board_with_todays_counts(
     client, app, world, fleet, send, login_as
 ):
-    ids = bulk_rides(app, fleet, [send(), send()], rides.utcnow() + timedelta(minutes=1))
+    # Noon of today in the city: inside "today" whatever the hour the test runs.
+    chicago = ZoneInfo("America/Chicago")
+    today = rides.utcnow().astimezone(chicago).date()
+    noon = datetime(today.year, today.month, today.day, 12, tzinfo=chicago)
+    ids = bulk_rides(app, fleet, [send(), send()], noon)
     assign(app, fleet, ids[0], fleet.driver.id, fleet.car.id)
     login_as(fleet.dispatcher)
     home = client.get("/").get_data(as_text=True)
