@@ -23,6 +23,7 @@ from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from bench import http as http_group  # noqa: E402
+from bench import insights as insights_group  # noqa: E402
 from bench import match as match_group  # noqa: E402
 from bench import portal as portal_group  # noqa: E402
 from bench import referrals as referrals_group  # noqa: E402
@@ -33,6 +34,7 @@ Figures = dict[str, dict[str, float | str]]
 # Explicit, not discovered from the file system: adding a group is a reviewed one-line change.
 GROUPS: dict[str, Callable[[], Figures]] = {
     "http": http_group.run,
+    "insights": insights_group.run,
     "match": match_group.run,
     "portal": portal_group.run,
     "referrals": referrals_group.run,

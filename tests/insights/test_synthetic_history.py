@@ -242,10 +242,18 @@ def test_same_seed_same_history(app, city):
     def snapshot(seed: int) -> list:
         nested = db.session.begin_nested()
         synthetic_history.build_history(300, days=90, seed=seed, now=NOW)
+        # Sorted here: without ORDER BY, PostgreSQL may return rows in any order.
         rows = [
-            db.session.execute(select(Referral.uuid, Referral.status, Referral.sent_at)).all(),
-            db.session.execute(select(ReferralEvent.action, ReferralEvent.created_at)).all(),
-            db.session.execute(select(Ride.uuid, Ride.status, Ride.picked_up_at)).all(),
+            sorted(
+                db.session.execute(select(Referral.uuid, Referral.status, Referral.sent_at)).all()
+            ),
+            sorted(
+                db.session.execute(select(ReferralEvent.created_at, ReferralEvent.action)).all()
+            ),
+            sorted(
+                db.session.execute(select(Ride.uuid, Ride.status, Ride.picked_up_at)).all(),
+                key=lambda row: row[0],
+            ),
         ]
         nested.rollback()
         return rows
