@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
-from flask import has_request_context, request
-from sqlalchemy import DateTime, MetaData, String, event
+from flask import current_app, has_request_context, request
+from sqlalchemy import DateTime, MetaData, String, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so Alembic can find and alter them on every backend.
@@ -21,9 +23,30 @@ NAMING_CONVENTION = {
 }
 
 
+M = TypeVar("M")
+
+
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+def city_tz() -> ZoneInfo:
+    """The city's time zone (TIMEZONE): opening hours, appointments and reports use it."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def lock_row(session: Session, model: type[M], ident: int) -> M | None:
+    """Load a row for change, holding its lock until the transaction ends.
+
+    PostgreSQL takes a row lock (SELECT ... FOR UPDATE); SQLite has none, and writes are
+    serialised by BEGIN IMMEDIATE, with the version column catching a stale writer.
+    """
+    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    stmt = select(model).where(pk == ident)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt.execution_options(populate_existing=True))
 
 
 class UTCDateTime(TypeDecorator):

@@ -8,10 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.dates import get_day_names
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import format_date, format_decimal, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -20,7 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from referral_hub import policies
 from referral_hub.accounts.models import Organization
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import NotFound
 from referral_hub.directory.forms import (
     BrowseForm,
@@ -73,10 +72,6 @@ RULE_PATH = re.compile(r" \([\w.\[\]<>=!]*\)$")
 def now() -> datetime:
     """The current moment; tests replace it to see the directory at a chosen time."""
     return utcnow()
-
-
-def city_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 # --- words and views of hours ---------------------------------------------------------------

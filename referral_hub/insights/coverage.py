@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from sqlalchemy import Integer, case, cast, extract, func, literal, select, true
 
-from referral_hub.core.db import UTCDateTime
+from referral_hub.core.db import UTCDateTime, city_tz
 from referral_hub.directory.models import Category, Program, ProgramSite, Site, WeeklyHours
 from referral_hub.directory.models import program_categories as pc
 from referral_hub.extensions import db
@@ -37,7 +37,7 @@ from referral_hub.geo import zips
 from referral_hub.geo.base import Mode, Point
 from referral_hub.geo.offline import estimate, haversine_km
 from referral_hub.insights.charts import FONT, INK, MUTED
-from referral_hub.insights.metrics import Filters, _dialect, _offset_steps, city_tz
+from referral_hub.insights.metrics import Filters, _dialect, _offset_steps
 from referral_hub.insights.models import ScreeningRecord
 from referral_hub.insights.screenings import (
     HOURS_IN_WEEK,

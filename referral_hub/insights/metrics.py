@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -39,7 +38,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from referral_hub.accounts.models import Membership, Organization, Role
-from referral_hub.core.db import UTCDateTime, utcnow
+from referral_hub.core.db import UTCDateTime, city_tz, utcnow
 from referral_hub.directory.models import Category, Program, Site, program_categories
 from referral_hub.extensions import db
 from referral_hub.insights.definitions import DEFINITIONS
@@ -108,10 +107,6 @@ def last_days(days: int = 30, today: date | None = None, **filters: Any) -> Filt
     """Filters for the last `days` days up to today (city time)."""
     today = today or utcnow().astimezone(city_tz()).date()
     return Filters(start=today - timedelta(days=days - 1), end=today, **filters)
-
-
-def city_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:

@@ -15,9 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, exists, func, literal, not_, select, true
 
+from referral_hub.core.db import city_tz
 from referral_hub.directory.models import CapacityStatus
 from referral_hub.extensions import db
-from referral_hub.insights.metrics import city_tz, start_of_day
+from referral_hub.insights.metrics import start_of_day
 from referral_hub.insights.models import ScreeningRecord
 from referral_hub.matching.operations import Matches
 from referral_hub.matching.questions import CATEGORY_OPTIONS, SCREENER_VERSION

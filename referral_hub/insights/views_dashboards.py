@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from referral_hub.accounts.models import Organization, Role
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.directory.models import Category, Program
 from referral_hub.directory.models import program_categories as pc
@@ -104,7 +104,7 @@ def _role_org_ids(role: Role) -> list[int]:
 
 
 def _city_today() -> date:
-    return utcnow().astimezone(metrics.city_tz()).date()
+    return utcnow().astimezone(city_tz()).date()
 
 
 # --- tables ----------------------------------------------------------------------------------

@@ -28,14 +28,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton, format_time
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import Conflict
 from referral_hub.extensions import db
 from referral_hub.notify.channels import PermanentFailure
@@ -233,10 +232,6 @@ def render(template: str, language_code: str, facts: Facts) -> str:
 
 
 # --- whom, when, once ------------------------------------------------------------------------
-
-
-def city_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def client_channel() -> Channel:

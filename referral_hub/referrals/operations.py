@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from referral_hub.accounts.models import Membership, Organization, Role, User
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import lock_row, utcnow
 from referral_hub.core.errors import Conflict, Forbidden, ValidationFailed
 from referral_hub.directory.models import Program, ProgramSite, Site
 from referral_hub.extensions import db
@@ -346,10 +346,7 @@ def reroute(
 
 def lock(referral_id: int) -> Referral | None:
     """Load a referral for change, holding its row lock until the transaction ends."""
-    stmt = select(Referral).where(Referral.id == referral_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return db.session.scalar(stmt.execution_options(populate_existing=True))
+    return lock_row(db.session, Referral, referral_id)
 
 
 def perform(

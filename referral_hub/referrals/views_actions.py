@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from referral_hub import policies
 from referral_hub.accounts.models import Organization
+from referral_hub.core.db import city_tz
 from referral_hub.extensions import db
 from referral_hub.referrals.forms import action_fields, action_form_class
 from referral_hub.referrals.lifecycle import BY_ACTION, REASON_TITLES, Side, Transition, available
@@ -47,10 +46,6 @@ ACTOR_LABELS = {
     "dispatcher": _l("Dispatcher"),
     "ride": _l("Ride"),
 }
-
-
-def city_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def city_to_utc(moment: datetime | None) -> datetime | None:

@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import selectinload
 
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals.models import Referral
 from referral_hub.transport.models import Driver, Ride, RideMode, RideStatus, Vehicle
-from referral_hub.transport.operations import city_tz
 
 LATE_STATES = frozenset({RideStatus.REQUESTED, RideStatus.SCHEDULED, RideStatus.EN_ROUTE_TO_PICKUP})
 PER_PAGE = 100

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from referral_hub.accounts.models import Organization, OrgKind, User
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import Conflict, ValidationFailed
 from referral_hub.directory.hours import Exception_, Interval
 from referral_hub.directory.models import ProgramSite, Site
@@ -251,7 +251,7 @@ def plan_trip(
         open_24_7, weekly, exceptions = hours
         try:
             check_site_open(
-                plan, ops.city_tz(), open_24_7=open_24_7, weekly=weekly, exceptions=exceptions
+                plan, city_tz(), open_24_7=open_24_7, weekly=weekly, exceptions=exceptions
             )
         except ValidationFailed as error:
             key = "at" if booking.when == "at" else "when"

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from referral_hub.accounts.models import Membership, Organization, Role, User
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.geo.base import Point
@@ -135,7 +135,7 @@ def load_fleet(seed_dir: Path, count: Count) -> Fleet | None:
 
 def demo_anchor(now: datetime) -> datetime:
     """The moment today's demo rides are arranged around: now, kept inside the working day."""
-    tz = ops.city_tz()
+    tz = city_tz()
     local = now.astimezone(tz)
     earliest = datetime.combine(local.date(), EARLIEST_ANCHOR, tzinfo=tz)
     latest = datetime.combine(local.date(), LATEST_ANCHOR, tzinfo=tz)
@@ -218,7 +218,7 @@ def _try_outbound(
 
 
 def _candidates(appointment: datetime) -> Iterator[datetime]:
-    tz = ops.city_tz()
+    tz = city_tz()
     local = appointment.astimezone(tz)
     for days in range(FALLBACK_DAYS):
         day = local.date() + timedelta(days=days)

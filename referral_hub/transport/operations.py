@@ -11,7 +11,6 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from blinker import Namespace
 from flask import current_app
@@ -21,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from referral_hub import policies
 from referral_hub.accounts.models import User
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import lock_row, utcnow
 from referral_hub.core.errors import Conflict, Forbidden, ValidationFailed
 from referral_hub.core.security import new_token, token_hash
 from referral_hub.extensions import db
@@ -79,10 +78,6 @@ def settings() -> PlanSettings:
         boarding=timedelta(minutes=config["RIDE_BOARDING_MINUTES"]),
         window=timedelta(minutes=config["RIDE_WINDOW_MINUTES"]),
     )
-
-
-def city_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 # Sent in the transition's transaction after every ride action (assign, depart, ...): the
@@ -150,10 +145,8 @@ def stored_travel(ride: Ride) -> TravelEstimate:
 
 
 def lock(ride_id: int) -> Ride | None:
-    stmt = select(Ride).where(Ride.id == ride_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return db.session.scalar(stmt.execution_options(populate_existing=True))
+    """Load a ride for change, holding its row lock until the transaction ends."""
+    return lock_row(db.session, Ride, ride_id)
 
 
 def perform_ride(

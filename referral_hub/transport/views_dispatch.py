@@ -22,7 +22,7 @@ from wtforms.widgets import HiddenInput
 
 from referral_hub import policies
 from referral_hub.accounts.models import User
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.transport import board as board_ops
@@ -129,7 +129,7 @@ def ride_places(ride: Ride) -> tuple[str, str]:
 
 
 def city_day(moment: datetime | None) -> date:
-    return (moment or utcnow()).astimezone(ops.city_tz()).date()
+    return (moment or utcnow()).astimezone(city_tz()).date()
 
 
 def _day(text: str | None) -> date:

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from referral_hub.accounts.models import Organization, User
+from referral_hub.core.db import city_tz
 from referral_hub.extensions import db
 from referral_hub.portal import operations as portal_ops
 from referral_hub.referrals.models import Referral, Status
@@ -161,7 +162,7 @@ def demo(live_server) -> Demo:
 
 
 def _city_day(moment: datetime) -> str:
-    return moment.astimezone(ride_ops.city_tz()).date().isoformat()
+    return moment.astimezone(city_tz()).date().isoformat()
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ with something on it today (one ride late, one driver booked twice), loaded once
 from sqlalchemy import func, select
 
 from referral_hub.accounts.models import Organization
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.extensions import db
 from referral_hub.referrals.models import ReferralEvent, Status
 from referral_hub.transport import board as board_ops
-from referral_hub.transport import operations as rides
 from referral_hub.transport.demo import demo_anchor
 from referral_hub.transport.models import (
     NOT_STARTED,
@@ -76,7 +75,7 @@ def test_demo_rides_cover_every_state_and_agree_with_their_referrals(app):
         # Today's board, as the demo left it: something in most states, a late ride and an
         # overlap of one driver's rides.
         anchor = demo_anchor(before)
-        day = anchor.astimezone(rides.city_tz()).date()
+        day = anchor.astimezone(city_tz()).date()
         board = board_ops.dispatch_board({vendor.id}, day, now=anchor)
         on_board = {row.ride.status for row in board.rows}
         assert {

@@ -4,6 +4,7 @@ as a dispatcher meets it."""
 import pytest
 
 from referral_hub.accounts.models import Role
+from referral_hub.core.db import city_tz
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.transport import board as board_ops
@@ -57,7 +58,7 @@ def test_deactivated_drivers_and_vehicles_leave_the_board(app, world, fleet, acc
         ops.deactivate_driver(db.session.get(Driver, fleet.driver.id))
         ops.deactivate_vehicle(db.session.get(Vehicle, fleet.car.id))
         ride = db.session.get(Ride, ride_id)
-        day = ride.window_start_at.astimezone(rides.city_tz()).date()
+        day = ride.window_start_at.astimezone(city_tz()).date()
         board = board_ops.dispatch_board({fleet.vendor.id}, day)
         assert [d.id for d in board.drivers] == [fleet.other_driver.id]
         assert [v.id for v in board.vehicles] == [fleet.van.id]

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from referral_hub.core.db import utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.core.errors import Conflict, Forbidden, ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.geo.base import Point
@@ -60,7 +60,7 @@ def test_a_ride_cannot_reach_a_closed_site_or_a_past_appointment(app, world, fle
     referral_id = accepted(next_weekday_at(11))
     with app.test_request_context():
         saturday = next_weekday_at(11, days_ahead=1)
-        while saturday.astimezone(rides.city_tz()).weekday() != 5:
+        while saturday.astimezone(city_tz()).weekday() != 5:
             saturday += timedelta(days=1)
         with pytest.raises(ValidationFailed) as closed:
             book(referral_id, referrer(world).user, when="at", at=saturday)
@@ -364,7 +364,7 @@ def test_dispatch_board_orders_flags_late_and_overlapping_rides(app, world, flee
         b = book(second, referrer(world).user).ride
         for ride in (a, b):
             rides.perform_ride(ride, "assign", dispatcher_actor(fleet), driver_id=fleet.driver.id)
-        day = a.window_start_at.astimezone(rides.city_tz()).date()
+        day = a.window_start_at.astimezone(city_tz()).date()
         board = board_ops.dispatch_board({fleet.vendor.id}, day, now=now)
         assert [row.ride.id for row in board.rows] == [a.id, b.id]
         assert board.rows[0].overlaps == [b.id] and board.rows[1].overlaps == [a.id]

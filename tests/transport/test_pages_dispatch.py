@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from referral_hub.accounts.models import Role
+from referral_hub.core.db import city_tz
 from referral_hub.core.security import token_hash
 from referral_hub.directory.models import Program
 from referral_hub.extensions import db
@@ -54,7 +55,7 @@ def issue_link(app, ride_id) -> str:
 def board_day(app, ride_id) -> str:
     with app.test_request_context():
         ride = db.session.get(Ride, ride_id)
-        return ride.window_start_at.astimezone(rides.city_tz()).date().isoformat()
+        return ride.window_start_at.astimezone(city_tz()).date().isoformat()
 
 
 def version(app, ride_id) -> int:
