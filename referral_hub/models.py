@@ -12,7 +12,8 @@ from referral_hub.directory.models import (
     WeeklyHours,
 )
 from referral_hub.geo.models import Landmark
-from referral_hub.insights.models import Goal, ScreeningRecord
+from referral_hub.insights import tallies  # noqa: F401  (keeps the daily tallies in step)
+from referral_hub.insights.models import Goal, ReferralDayCode, ReferralDayTally, ScreeningRecord
 from referral_hub.notify.models import InboundMessage, Message
 from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
@@ -39,6 +40,8 @@ __all__ = [
     "ProgramSite",
     "RecordView",
     "Referral",
+    "ReferralDayCode",
+    "ReferralDayTally",
     "ReferralEvent",
     "Ride",
     "RideEvent",

@@ -26,6 +26,7 @@ from referral_hub.directory.models import (
     program_categories,
 )
 from referral_hub.extensions import db
+from referral_hub.insights import tallies
 from referral_hub.referrals.models import Client, Referral, ReferralEvent
 
 PREFIX = "syn-"
@@ -348,4 +349,5 @@ def build_referrals(count: int, *, days: int = 90, seed: int = 7) -> dict[str, i
             for rid, created in ids
         ],
     )
+    tallies.rebuild(db.session.connection())  # no flush saw these rows
     return {"referrals": count, "clients": len(clients), "events": len(ids)}

@@ -27,9 +27,9 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
-from sqlalchemy import Integer, case, cast, extract, func, literal, select, true
+from sqlalchemy import Integer, cast, extract, func, select, true
 
-from referral_hub.core.db import UTCDateTime, city_tz
+from referral_hub.core.db import city_tz
 from referral_hub.directory.models import Category, Program, ProgramSite, Site, WeeklyHours
 from referral_hub.directory.models import program_categories as pc
 from referral_hub.extensions import db
@@ -37,7 +37,8 @@ from referral_hub.geo import zips
 from referral_hub.geo.base import Mode, Point
 from referral_hub.geo.offline import estimate, haversine_km
 from referral_hub.insights.charts import FONT, INK, MUTED
-from referral_hub.insights.metrics import Filters, _dialect, _offset_steps
+from referral_hub.insights.localtime import sqlite_local
+from referral_hub.insights.metrics import Filters, _dialect
 from referral_hub.insights.models import ScreeningRecord
 from referral_hub.insights.screenings import (
     HOURS_IN_WEEK,
@@ -374,19 +375,7 @@ def local_hour_of_week(column, low, high):
     if _dialect() == "postgresql":
         local = func.timezone(tz.key, column)
         return cast((extract("isodow", local) - 1) * 24 + extract("hour", local), Integer)
-    # SQLite knows no time zones: shift by the offset in force, step by step over the range.
-    steps = _offset_steps(tz, low, high)
-    if len(steps) == 1:
-        shift = literal(f"{steps[0][1]} seconds")
-    else:
-        shift = case(
-            *[
-                (column < literal(steps[i + 1][0], UTCDateTime()), f"{steps[i][1]} seconds")
-                for i in range(len(steps) - 1)
-            ],
-            else_=f"{steps[-1][1]} seconds",
-        )
-    local = func.datetime(column, shift)
+    local = sqlite_local(column, low, high)
     weekday = (cast(func.strftime("%w", local), Integer) + 6) % 7  # %w: 0 = Sunday
     return weekday * 24 + cast(func.strftime("%H", local), Integer)
 

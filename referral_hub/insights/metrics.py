@@ -1,10 +1,10 @@
 """Referral metrics, aggregated in the database.
 
 Each public function sends a fixed number of queries, whatever the number of referrals:
-counts, shares and percentiles in one GROUP BY on PostgreSQL (percentile_cont), rides in
-one more; SQLite, without percentile_cont, takes one more per percentile column (row
-numbers over a window). Nothing loops over referrals in Python; what comes back is one
-small row per group, ready for a table or a chart.
+counts, shares, rides and percentiles in one GROUP BY on PostgreSQL (percentile_cont);
+SQLite, without percentile_cont, takes one more per duration (row numbers over a window).
+Nothing loops over referrals in Python; what comes back is one small row per group, ready
+for a table or a chart.
 
 The definitions of what is counted live in insights/definitions.py; change both together.
 """
@@ -12,6 +12,7 @@ The definitions of what is counted live in insights/definitions.py; change both 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,18 +32,21 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    tuple_,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from referral_hub.accounts.models import Membership, Organization, Role
-from referral_hub.core.db import UTCDateTime, city_tz, utcnow
+from referral_hub.core.db import city_tz, utcnow
 from referral_hub.directory.models import Category, Program, Site, program_categories
 from referral_hub.extensions import db
 from referral_hub.insights.definitions import DEFINITIONS
-from referral_hub.insights.models import Comparator, Goal
+from referral_hub.insights.localtime import sqlite_local
+from referral_hub.insights.models import Comparator, Goal, ReferralDayCode, ReferralDayTally
 from referral_hub.referrals.lifecycle import REASON_TITLES
 from referral_hub.referrals.models import Referral, Status
 from referral_hub.transport.models import Leg, Ride
@@ -91,13 +95,18 @@ class Filters:
     zip: str | None = None  # the site's ZIP code (5 digits)
     week: date | None = None  # any day of a week: narrows the range to that week
 
-    def bounds(self, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
-        """The range as UTC instants [low, high)."""
+    def days(self) -> tuple[date | None, date | None]:
+        """The first and last day of the range (city time), either end open (None)."""
         start, end = self.start, self.end
         if self.week is not None:
             monday = self.week - timedelta(days=self.week.weekday())
             start = max(start, monday) if start else monday
             end = min(end, monday + timedelta(days=6)) if end else monday + timedelta(days=6)
+        return start, end
+
+    def bounds(self, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+        """The range as UTC instants [low, high)."""
+        start, end = self.days()
         low = start_of_day(start, tz) if start else None
         high = start_of_day(end + timedelta(days=1), tz) if end else None
         return low, high
@@ -229,7 +238,9 @@ class hours_between(FunctionElement):
 @compiles(hours_between)
 def _hours_between_pg(element, compiler, **kw) -> str:
     start, end = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0 AS DOUBLE PRECISION)"
+    # date_part is double precision; EXTRACT is numeric since PostgreSQL 14, and several
+    # times slower over a dashboard's hundred thousand rows.
+    return f"(date_part('epoch', {end} - {start}) / 3600.0)"
 
 
 @compiles(hours_between, "sqlite")
@@ -244,50 +255,14 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _offset_steps(tz: ZoneInfo, low: datetime, high: datetime) -> list[tuple[datetime, int]]:
-    """The city's UTC offset from `low` to `high` as steps [(from, seconds), ...].
-
-    zoneinfo does not list its transitions: walk the range a day at a time and bisect each
-    change to the minute (offsets change on whole minutes).
-    """
-
-    def offset(minute: int) -> int:
-        moment = datetime.fromtimestamp(minute * 60, UTC)
-        return int(moment.astimezone(tz).utcoffset().total_seconds())
-
-    first, last = int(low.timestamp()) // 60, int(high.timestamp()) // 60 + 1
-    steps = [(low, offset(first))]
-    for day_start in range(first, last, 24 * 60):
-        a, b = day_start, min(day_start + 24 * 60, last)
-        if offset(a) == offset(b):
-            continue
-        while b - a > 1:
-            middle = (a + b) // 2
-            a, b = (middle, b) if offset(middle) == offset(a) else (a, middle)
-        steps.append((datetime.fromtimestamp(b * 60, UTC), offset(b)))
-    return steps
-
-
 def _week_start(column, low: datetime | None, high: datetime | None):
     """Monday of the week (city time) of a UTC timestamp column, as a date."""
     tz = city_tz()
     if _dialect() == "postgresql":
         return cast(func.date_trunc("week", func.timezone(tz.key, column)), Date)
-    # SQLite knows no time zones: shift by the offset in force, step by step over the range
-    # (_bounded gives one whenever there are referrals).
+    # SQLite: over the range _bounded gives whenever there are referrals.
     low = low or utcnow()
-    steps = _offset_steps(tz, low, high or low)
-    if len(steps) == 1:
-        shift = literal(f"{steps[0][1]} seconds")
-    else:
-        shift = case(
-            *[
-                (column < literal(steps[i + 1][0], UTCDateTime()), f"{steps[i][1]} seconds")
-                for i in range(len(steps) - 1)
-            ],
-            else_=f"{steps[-1][1]} seconds",
-        )
-    local = func.datetime(column, shift)
+    local = sqlite_local(column, low, high or low)
     return type_coerce(func.date(local, "weekday 0", "-6 days"), Date())
 
 
@@ -315,11 +290,10 @@ def _select(
     by: Dimension | None,
     columns: list,
     *,
-    rides: bool = False,
     group: bool = True,
     program: bool = False,
 ) -> Select:
-    """SELECT key, label, columns FROM referrals (or rides and their referrals), filtered.
+    """SELECT key, label, columns FROM referrals, filtered.
 
     `key` and `label` identify the group; label is NULL where Python names the group.
     """
@@ -362,11 +336,7 @@ def _select(
     else:
         key = _week_start(Referral.sent_at, low, high)
 
-    stmt = select(key.label("key"), label.label("label"), *columns)
-    if rides:
-        stmt = stmt.select_from(Ride).join(Referral, Referral.id == Ride.referral_id)
-    else:
-        stmt = stmt.select_from(Referral)
+    stmt = select(key.label("key"), label.label("label"), *columns).select_from(Referral)
     if program:
         stmt = stmt.join(Program, Program.id == Referral.program_id)
     if need_site:
@@ -386,13 +356,7 @@ def _select(
     if filters.referring_org_id is not None:
         stmt = stmt.where(Referral.referring_org_id == filters.referring_org_id)
     if filters.category is not None:
-        stmt = stmt.where(
-            Referral.program_id.in_(
-                select(program_categories.c.program_id)
-                .join(Category, Category.id == program_categories.c.category_id)
-                .where(Category.code == filters.category)
-            )
-        )
+        stmt = stmt.where(Referral.program_id.in_(_category_programs(filters.category)))
     if filters.role is not None:
         member = aliased(Membership, name="referring_member")
         stmt = stmt.where(
@@ -407,6 +371,77 @@ def _select(
     if group:
         stmt = stmt.group_by(key, label) if by is not None else stmt.group_by(key)
     return stmt
+
+
+# Groupings and filters the daily tallies can answer: their rows carry the day, program,
+# provider and referring organization. A role or a ZIP code is read from the referrals.
+_TALLY_DIMENSIONS = frozenset(
+    {
+        None,
+        Dimension.PROGRAM,
+        Dimension.ORGANIZATION,
+        Dimension.CATEGORY,
+        Dimension.REFERRING_ORG,
+        Dimension.WEEK,
+    }
+)
+
+
+def _tallied(filters: Filters, by: Dimension | None) -> bool:
+    return by in _TALLY_DIMENSIONS and filters.role is None and filters.zip is None
+
+
+def _tally_select(filters: Filters, by: Dimension | None, table, columns: list) -> Select:
+    """SELECT key, label, columns FROM a table of daily tallies, filtered: the counterpart
+    of _select for what the tallies hold (see _tallied)."""
+    label = literal(None, type_=Category.name.type)
+    stmt_joins: list[tuple[Any, Any]] = []
+    if by is None:
+        key = literal("all")
+    elif by is Dimension.PROGRAM:
+        key, label = table.program_id, Program.name
+        stmt_joins.append((Program, Program.id == table.program_id))
+    elif by is Dimension.ORGANIZATION:
+        provider = aliased(Organization, name="provider")
+        key, label = table.provider_org_id, provider.name
+        stmt_joins.append((provider, provider.id == table.provider_org_id))
+    elif by is Dimension.REFERRING_ORG:
+        referring = aliased(Organization, name="referring")
+        key, label = table.referring_org_id, referring.name
+        stmt_joins.append((referring, referring.id == table.referring_org_id))
+    elif by is Dimension.CATEGORY:
+        key, label = Category.code, Category.name
+        stmt_joins.append((program_categories, program_categories.c.program_id == table.program_id))
+        stmt_joins.append((Category, Category.id == program_categories.c.category_id))
+    elif _dialect() == "postgresql":
+        key = cast(func.date_trunc("week", table.day), Date)
+    else:
+        key = type_coerce(func.date(table.day, "weekday 0", "-6 days"), Date())
+    stmt = select(key.label("key"), label.label("label"), *columns).select_from(table)
+    for target, on in stmt_joins:
+        stmt = stmt.join(target, on)
+    first, last = filters.days()
+    if first is not None:
+        stmt = stmt.where(table.day >= first)
+    if last is not None:
+        stmt = stmt.where(table.day <= last)
+    if filters.program_id is not None:
+        stmt = stmt.where(table.program_id == filters.program_id)
+    if filters.organization_id is not None:
+        stmt = stmt.where(table.provider_org_id == filters.organization_id)
+    if filters.referring_org_id is not None:
+        stmt = stmt.where(table.referring_org_id == filters.referring_org_id)
+    if filters.category is not None:
+        stmt = stmt.where(table.program_id.in_(_category_programs(filters.category)))
+    return stmt.group_by(key, label) if by is not None else stmt.group_by(key)
+
+
+def _category_programs(code: str) -> Select:
+    return (
+        select(program_categories.c.program_id)
+        .join(Category, Category.id == program_categories.c.category_id)
+        .where(Category.code == code)
+    )
 
 
 def _percentiles(base: Select, wanted: dict[str, float]) -> dict[Any, dict[str, float]]:
@@ -451,6 +486,7 @@ def _percentiles(base: Select, wanted: dict[str, float]) -> dict[Any, dict[str, 
 _ACCEPT_METRICS = frozenset({"accept_hours_median", "accept_hours_p90"})
 _HANDOFF_METRICS = frozenset({"handoff_hours_median"})
 _RIDE_METRICS = frozenset({"ride_on_time_share"})
+_TIMED_METRICS = _ACCEPT_METRICS | _HANDOFF_METRICS | {"accepted_within_target_share"}
 
 
 def summary(
@@ -463,57 +499,184 @@ def summary(
     """Every referral metric per group (one row with key None when `by` is None).
 
     `within_hours` replaces each program's response target in "accepted within target";
-    `metrics` (keys of insights.definitions) skips the work the caller does not need:
-    rides take one more query; on SQLite, times to accept and time to handoff one each.
+    `metrics` (keys of insights.definitions) skips the work the caller does not need.
     """
-    filters = _bounded(filters or Filters(), by)
-    wanted = set(metrics) if metrics is not None else set(_VALUE)
-    status = Referral.status
-    target_hours = (
-        literal(within_hours) if within_hours is not None else Program.response_target_hours
-    )
-    to_accept = hours_between(Referral.sent_at, Referral.accepted_at)
-    # (hours, the timestamp that must be set, {field: percentile})
-    percentiles = []
-    if wanted & _ACCEPT_METRICS:
-        percentiles.append(
-            (to_accept, Referral.accepted_at, {"accept_hours_median": 0.5, "accept_hours_p90": 0.9})
-        )
-    if wanted & _HANDOFF_METRICS:
-        percentiles.append(
-            (
-                hours_between(Referral.sent_at, Referral.handed_off_at),
-                Referral.handed_off_at,
-                {"handoff_hours_median": 0.5},
-            )
-        )
-    columns = [
-        func.count().label("sent"),
-        func.count(Referral.accepted_at).label("accepted"),
-        func.count(case((to_accept <= target_hours, 1))).label("accepted_in_target"),
-        func.count(case((status == Status.DECLINED, 1))).label("declined"),
-        func.count(Referral.handed_off_at).label("handed_off"),
-        func.count(case((status == Status.NO_SHOW, 1))).label("no_show"),
-        func.count(Referral.escalated_at).label("escalated"),
-        func.count(case((status == Status.COMPLETED, 1))).label("completed"),
-    ]
-    on_postgres = _dialect() == "postgresql"
-    if on_postgres:
-        # An ordered-set aggregate that skips NULLs: the same scan as the counts.
-        columns += [
-            func.percentile_cont(p).within_group(hours).label(name)
-            for hours, _set, wanted_ps in percentiles
-            for name, p in wanted_ps.items()
-        ]
-    counts = _select(filters, by, columns, program=within_hours is None)
-    groups: dict[Any, dict[str, Any]] = {
-        row.key: dict(row._mapping) for row in db.session.execute(counts)
-    }
-    if not groups:
-        return [_empty()] if by is None else []
+    return summaries(filters, [by], within_hours=within_hours, metrics=metrics)[by]
 
-    if not on_postgres:
-        for hours, required, wanted_ps in percentiles:
+
+def summaries(
+    filters: Filters | None,
+    groupings: Sequence[Dimension | None],
+    *,
+    within_hours: int | None = None,
+    metrics: set[str] | frozenset[str] | None = None,
+) -> dict[Dimension | None, list[GroupMetrics]]:
+    """summary() for several groupings of the same referrals, with fewer queries.
+
+    Counts come from the daily tallies where they can answer (insights.tallies), else from
+    the referrals; durations and "accepted within target" from the accepted referrals. On
+    PostgreSQL everything and everyone's percentiles come from one scan per grouping, and
+    the durations of the whole and per program from a single GROUPING SETS scan; SQLite,
+    without percentile_cont, takes one more query per duration and grouping.
+    """
+    filters = filters or Filters()
+    wanted = set(metrics) if metrics is not None else set(_VALUE)
+    plan = _Plan(wanted, within_hours, _dialect() == "postgresql")
+    found: dict[Dimension | None, list[GroupMetrics]] = {}
+    groups: dict[Dimension | None, dict[Any, dict[str, Any]]] = {}
+    timed: list[Dimension | None] = []
+    for by in dict.fromkeys(groupings):
+        bounded = _bounded(filters, by)
+        if _tallied(bounded, by):
+            groups[by] = plan.tallies(bounded, by)
+            if wanted & _TIMED_METRICS:
+                timed.append(by)
+        else:
+            groups[by] = plan.counts(bounded, by)
+    shared = [by for by in timed if by in (None, Dimension.PROGRAM)] if plan.postgres else []
+    if len(shared) == 2 and groups[None] and groups[Dimension.PROGRAM]:
+        plan.timing_sets(filters, groups[None], groups[Dimension.PROGRAM])
+        timed = [by for by in timed if by not in shared]
+    for by in timed:
+        if groups[by]:
+            plan.timing(_bounded(filters, by), by, groups[by])
+    for by, values in groups.items():
+        if not plan.postgres and values:
+            plan.sqlite_percentiles(_bounded(filters, by), by, values)
+        if not values:
+            found[by] = [_empty()] if by is None else []
+            continue
+        found[by] = _ordered(
+            by,
+            [
+                GroupMetrics(
+                    **{
+                        **{k: v for k, v in row.items() if k != "key"},
+                        "key": _key(by, key),
+                        "label": _label(by, key, row["label"]),
+                    }
+                )
+                for key, row in values.items()
+            ],
+        )
+    return found
+
+
+class _Plan:
+    """The columns and queries of summaries() for one set of wanted metrics."""
+
+    def __init__(self, wanted: set[str], within_hours: int | None, postgres: bool) -> None:
+        self.wanted, self.within_hours, self.postgres = wanted, within_hours, postgres
+        target_hours = (
+            literal(within_hours) if within_hours is not None else Program.response_target_hours
+        )
+        to_accept = hours_between(Referral.sent_at, Referral.accepted_at)
+        # (hours, the timestamp that must be set, {field: percentile})
+        self.percentiles = []
+        if wanted & _ACCEPT_METRICS:
+            self.percentiles.append(
+                (
+                    to_accept,
+                    Referral.accepted_at,
+                    {"accept_hours_median": 0.5, "accept_hours_p90": 0.9},
+                )
+            )
+        if wanted & _HANDOFF_METRICS:
+            self.percentiles.append(
+                (
+                    hours_between(Referral.sent_at, Referral.handed_off_at),
+                    Referral.handed_off_at,
+                    {"handoff_hours_median": 0.5},
+                )
+            )
+        self.timed_columns = [
+            func.count(case((to_accept <= target_hours, 1))).label("accepted_in_target")
+        ]
+        self.spread: list[tuple[str, list[str]]] = []  # (column, its percentiles, in order)
+        if postgres:
+            # Ordered-set aggregates skip NULLs; all the percentiles of one duration come
+            # from a single sort (an array of fractions).
+            for n, (hours, _set, wanted_ps) in enumerate(self.percentiles):
+                names = list(wanted_ps)
+                fractions = postgresql.array([literal(wanted_ps[name]) for name in names])
+                self.timed_columns.append(
+                    func.percentile_cont(fractions).within_group(hours).label(f"pct{n}")
+                )
+                self.spread.append((f"pct{n}", names))
+
+    def tallies(self, filters: Filters, by: Dimension | None) -> dict[Any, dict[str, Any]]:
+        t = ReferralDayTally
+        names = list(_TALLIED_COUNTS)
+        if self.wanted & _RIDE_METRICS:
+            names += ["rides_picked_up", "rides_on_time"]
+        counted = [func.sum(getattr(t, name)).label(name) for name in names]
+        return {
+            row.key: {
+                name: value if name in ("key", "label") else int(value or 0)
+                for name, value in row._mapping.items()
+            }
+            for row in db.session.execute(_tally_select(filters, by, t, counted))
+        }
+
+    def counts(self, filters: Filters, by: Dimension | None) -> dict[Any, dict[str, Any]]:
+        """Everything from the referrals themselves, in one scan (a role, a ZIP code)."""
+        status = Referral.status
+        columns = [
+            func.count().label("sent"),
+            func.count(Referral.accepted_at).label("accepted"),
+            func.count(case((status == Status.DECLINED, 1))).label("declined"),
+            func.count(Referral.handed_off_at).label("handed_off"),
+            func.count(case((status == Status.NO_SHOW, 1))).label("no_show"),
+            func.count(Referral.escalated_at).label("escalated"),
+            func.count(case((status == Status.COMPLETED, 1))).label("completed"),
+            *self.timed_columns,
+        ]
+        ride_counts = _ride_counts() if self.wanted & _RIDE_METRICS else None
+        if ride_counts is not None:
+            columns += [
+                cast(func.coalesce(func.sum(c), 0), Integer).label(name)
+                for name, c in (
+                    ("rides_picked_up", ride_counts.c.picked_up),
+                    ("rides_on_time", ride_counts.c.on_time),
+                )
+            ]
+        stmt = _select(filters, by, columns, program=self.within_hours is None)
+        if ride_counts is not None:
+            stmt = stmt.outerjoin(ride_counts, ride_counts.c.referral_id == Referral.id)
+        return {row.key: _spread(row, self.spread) for row in db.session.execute(stmt)}
+
+    def _timed(self, filters: Filters, by: Dimension | None, group: bool = True) -> Select:
+        # Durations and the share within target rest on accepted referrals only (the
+        # lifecycle hands off accepted referrals only): ix_referrals_accepted_sent_at.
+        return _select(
+            filters, by, self.timed_columns, program=self.within_hours is None, group=group
+        ).where(Referral.accepted_at.is_not(None))
+
+    def timing(self, filters: Filters, by: Dimension | None, groups: dict) -> None:
+        for row in db.session.execute(self._timed(filters, by)):
+            if row.key in groups:
+                groups[row.key].update(_spread(row, self.spread))
+
+    def timing_sets(self, filters: Filters, whole: dict, per_program: dict) -> None:
+        """PostgreSQL: the durations of everything and of each program in one scan."""
+        stmt = (
+            self._timed(filters, None, group=False)
+            .with_only_columns(
+                Referral.program_id.label("key"),
+                func.grouping(Referral.program_id).label("whole"),
+                *self.timed_columns,
+            )
+            .group_by(func.grouping_sets(tuple_(), tuple_(Referral.program_id)))
+        )
+        for row in db.session.execute(stmt):
+            values = _spread(row, self.spread)
+            del values["whole"]
+            target = whole.get("all") if row.whole else per_program.get(row.key)
+            if target is not None:
+                target.update(values)
+
+    def sqlite_percentiles(self, filters: Filters, by: Dimension | None, groups: dict) -> None:
+        for hours, required, wanted_ps in self.percentiles:
             found = _percentiles(
                 _select(filters, by, [hours.label("value")], group=False).where(
                     required.is_not(None)
@@ -521,40 +684,48 @@ def summary(
                 wanted_ps,
             )
             for key, values in found.items():
-                groups[key].update(values)
-    if wanted & _RIDE_METRICS:
-        rides = _select(
-            filters,
-            by,
-            [
-                func.count().label("rides_picked_up"),
-                func.count(
-                    case(
-                        (
-                            Ride.picked_up_at.between(Ride.window_start_at, Ride.window_end_at),
-                            1,
-                        )
-                    )
-                ).label("rides_on_time"),
-            ],
-            rides=True,
-        ).where(
+                if key in groups:
+                    groups[key].update(values)
+
+
+_TALLIED_COUNTS = (
+    "sent",
+    "accepted",
+    "declined",
+    "handed_off",
+    "no_show",
+    "escalated",
+    "completed",
+)
+
+
+def _spread(row, spread: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    """A result row as a dict, each array of percentiles spread over its fields."""
+    values = dict(row._mapping)
+    for column, names in spread:
+        found = values.pop(column) or [None] * len(names)
+        values.update(zip(names, found, strict=True))
+    return values
+
+
+def _ride_counts():
+    """Each referral's outbound rides picked up, and those picked up within the window."""
+    on_time = Ride.picked_up_at.between(Ride.window_start_at, Ride.window_end_at)
+    return (
+        select(
+            Ride.referral_id,
+            func.count().label("picked_up"),
+            func.count(case((on_time, 1))).label("on_time"),
+        )
+        .where(
             Ride.leg == Leg.OUTBOUND,
             Ride.picked_up_at.is_not(None),
             Ride.window_start_at.is_not(None),
             Ride.window_end_at.is_not(None),
         )
-        for row in db.session.execute(rides):
-            if row.key in groups:
-                groups[row.key].update(
-                    rides_picked_up=row.rides_picked_up, rides_on_time=row.rides_on_time
-                )
-
-    result = [
-        GroupMetrics(**{**values, "key": _key(by, key), "label": _label(by, key, values["label"])})
-        for key, values in groups.items()
-    ]
-    return _ordered(by, result)
+        .group_by(Ride.referral_id)
+        .subquery("ride_counts")
+    )
 
 
 def overall(filters: Filters | None = None, **kwargs: Any) -> GroupMetrics:
@@ -574,12 +745,21 @@ def outcomes(filters: Filters | None = None, by: Dimension | None = None) -> lis
 
 def _breakdown(filters: Filters, by: Dimension | None, status: Status, column) -> list[Breakdown]:
     filters = _bounded(filters, by)
-    counted = (
-        _select(filters, by, [column.label("code"), func.count().label("count")])
-        .where(Referral.status == status)
-        .group_by(column)
-        .subquery("counted")
-    )
+    if _tallied(filters, by):
+        c = ReferralDayCode
+        counted = (
+            _tally_select(filters, by, c, [c.code.label("code"), func.sum(c.count).label("count")])
+            .where(c.status == status.value)
+            .group_by(c.code)
+            .subquery("counted")
+        )
+    else:
+        counted = (
+            _select(filters, by, [column.label("code"), func.count().label("count")])
+            .where(Referral.status == status)
+            .group_by(column)
+            .subquery("counted")
+        )
     stmt = select(
         counted,
         # PostgreSQL sums integers as numeric: back to an integer.
@@ -591,7 +771,7 @@ def _breakdown(filters: Filters, by: Dimension | None, status: Status, column) -
             label=_label(by, row.key, row.label),
             code=row.code,
             title=str(REASON_TITLES.get(row.code, row.code or _("Not given"))),
-            count=row.count,
+            count=int(row.count),
             share=row.count / row.total,
         )
         for row in db.session.execute(stmt)

@@ -1,12 +1,13 @@
-"""Anonymous screening records (unmet need) and the goals a coordinator sets."""
+"""Anonymous screening records (unmet need), daily referral tallies, and the goals a
+coordinator sets."""
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.accounts.models import User
@@ -53,6 +54,55 @@ class ScreeningRecord(Base):
     @property
     def met(self) -> bool:
         return self.any_capacity
+
+
+class ReferralDayTally(TimestampMixin, Base):
+    """Referrals sent on one day (city time) to one program from one organization: counts.
+
+    A rollup of `referrals` and their rides, rewritten from them in the same transaction as
+    every change (insights.tallies), so the dashboards add up days instead of rows.
+    """
+
+    __tablename__ = "referral_day_tallies"
+    __table_args__ = (
+        UniqueConstraint("day", "program_id", "provider_org_id", "referring_org_id"),
+        Index("ix_referral_day_tallies_day_program_id", "day", "program_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    referring_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    sent: Mapped[int]
+    accepted: Mapped[int]
+    declined: Mapped[int]
+    handed_off: Mapped[int]
+    no_show: Mapped[int]
+    escalated: Mapped[int]
+    completed: Mapped[int]
+    rides_picked_up: Mapped[int]
+    rides_on_time: Mapped[int]
+
+
+class ReferralDayCode(TimestampMixin, Base):
+    """Declined referrals by reason, completed ones by outcome, per tally group and day."""
+
+    __tablename__ = "referral_day_codes"
+    __table_args__ = (Index("ix_referral_day_codes_day_program_id", "day", "program_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    referring_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(20))  # declined or completed
+    code: Mapped[str | None] = mapped_column(String(60))  # reason code or outcome
+    count: Mapped[int]
 
 
 class Comparator(enum.StrEnum):

@@ -36,6 +36,7 @@ from referral_hub.core.db import utcnow
 from referral_hub.directory.models import Category, Program, ProgramSite, Site, program_categories
 from referral_hub.extensions import db
 from referral_hub.geo import zips
+from referral_hub.insights import tallies
 from referral_hub.insights.models import ScreeningRecord
 from referral_hub.matching.questions import SCREENER_VERSION
 from referral_hub.referrals.models import Client, Referral, ReferralEvent
@@ -1113,7 +1114,9 @@ def build_history(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                 f"(SELECT max(id) FROM {table}))"
             )
+    tallies.rebuild(connection)  # COPY and executemany pass no flush
+    if sink.postgres:
         # Fresh statistics, so the dashboards' first queries get sensible plans.
-        connection.exec_driver_sql(f"ANALYZE {', '.join(TABLES)}")
+        connection.exec_driver_sql(f"ANALYZE {', '.join(TABLES)}, referral_day_tallies")
     db.session.expire_all()
     return dict(generator.counts)

@@ -267,7 +267,10 @@ class Scope:
         filters = filters or self.filters
         key = (by, filters)
         if key not in self._summaries:
-            self._summaries[key] = metrics.summary(filters, by)
+            # The whole and each program: every dashboard shows both, read in one go.
+            together = [None, Dimension.PROGRAM] if by in (None, Dimension.PROGRAM) else [by]
+            for grouping, rows in metrics.summaries(filters, together).items():
+                self._summaries[(grouping, filters)] = rows
         return self._summaries[key]
 
     def goal_lines(self) -> list[goal_ops.GoalLine]:

@@ -44,3 +44,30 @@ def test_migrations_downgrade_and_upgrade_again(app, tmp_path):
         if other is not app:
             with other.app_context():
                 db.engine.dispose()
+
+
+@pytest.mark.no_transaction
+def test_the_tallies_migration_counts_the_referrals_already_there(app, tmp_path):
+    """0009 fills the daily tallies from the referrals it finds: what a rewrite gives."""
+    from referral_hub.demo import load_demo
+    from tests.insights.test_tallies import rebuilt, snapshot
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("runs on its own SQLite file; PostgreSQL shares the test database")
+    other = make_test_app(f"sqlite:///{tmp_path / 'tallies.sqlite3'}", str(tmp_path))
+    try:
+        with other.app_context():
+            upgrade()
+            with other.test_request_context():
+                load_demo("demo-password-for-tests")
+                db.session.commit()
+                expected = rebuilt()
+                db.session.rollback()
+            assert len(expected) > 50
+            downgrade(revision="0008")
+            upgrade()
+            with other.test_request_context():
+                assert snapshot() == expected
+    finally:
+        with other.app_context():
+            db.engine.dispose()

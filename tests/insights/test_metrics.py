@@ -9,6 +9,7 @@ from referral_hub.accounts.models import Role
 from referral_hub.extensions import db
 from referral_hub.insights import definitions
 from referral_hub.insights import metrics as m
+from referral_hub.insights.localtime import offset_steps
 from referral_hub.insights.metrics import Dimension, Filters
 from referral_hub.insights.models import Comparator, Goal
 
@@ -106,12 +107,12 @@ def test_weeks_are_cut_in_city_time_across_the_clock_change(history, ctx):
 
 def test_offset_steps_find_the_clock_changes():
     year = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)
-    assert m._offset_steps(ZoneInfo("America/Chicago"), *year) == [
+    assert offset_steps(ZoneInfo("America/Chicago"), *year) == [
         (year[0], -6 * 3600),
         (datetime(2026, 3, 8, 8, 0, tzinfo=UTC), -5 * 3600),
         (datetime(2026, 11, 1, 7, 0, tzinfo=UTC), -6 * 3600),
     ]
-    assert m._offset_steps(ZoneInfo("Asia/Kolkata"), *year) == [(year[0], 19800)]
+    assert offset_steps(ZoneInfo("Asia/Kolkata"), *year) == [(year[0], 19800)]
 
 
 def test_date_range_is_in_city_days(history, ctx):
@@ -195,8 +196,13 @@ def test_outcomes(history, ctx):
 def test_a_fixed_number_of_queries(app, history):
     with app.test_request_context(), counting_selects(app) as selects:
         m.summary(WEEK, Dimension.PROGRAM)
-    # Counts (with percentiles on PostgreSQL), rides; SQLite computes percentiles apart.
+    # Counts and rides from the tallies, then the accepted referrals' durations (on
+    # PostgreSQL in the same query as the share within target; SQLite adds one per duration).
     assert len(selects) == (2 if ON_POSTGRES else 4)
+    with app.test_request_context(), counting_selects(app) as selects:
+        m.summary(WEEK, Dimension.ROLE)
+    # A role is not tallied: everything from the referrals, in one query on PostgreSQL.
+    assert len(selects) == (1 if ON_POSTGRES else 3)
     with app.test_request_context(), counting_selects(app) as selects:
         m.summary(WEEK, Dimension.CATEGORY, metrics={"accepted_share"})
     assert len(selects) == 1
