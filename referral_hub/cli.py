@@ -15,7 +15,8 @@ from referral_hub.accounts.models import Organization, Role, User
 from referral_hub.core.errors import AppError
 from referral_hub.directory.hsds_cli import hsds_cli
 from referral_hub.extensions import db
-from referral_hub.insights import synthetic_history
+from referral_hub.insights import synthetic_history, tallies
+from referral_hub.insights.models import ReferralDayTally
 from referral_hub.notify import client_messages
 from referral_hub.notify.worker import register_job, worker_command
 from referral_hub.portal.cli import portal_cli
@@ -25,6 +26,7 @@ from referral_hub.referrals import retention
 seed_cli = AppGroup("seed", help="Load demo and synthetic data.")
 retention_cli = AppGroup("retention", help="Anonymise client data after its retention time.")
 users_cli = AppGroup("users", help="Create and list users, issue API tokens.")
+insights_cli = AppGroup("insights", help="Maintain what the dashboards read.")
 
 
 def _fail(exc: AppError) -> None:
@@ -202,8 +204,21 @@ def retention_run(days: int | None, dry_run: bool) -> None:
     )
 
 
+@insights_cli.command("rebuild-tallies")
+def insights_rebuild_tallies() -> None:
+    """Rewrite the daily referral tallies from the referrals (after restoring or bulk loading
+    rows that no flush saw); the tallies are otherwise kept in step with every change."""
+    tallies.rebuild(db.session.connection())
+    db.session.commit()
+    days, sent = db.session.execute(
+        select(func.count(func.distinct(ReferralDayTally.day)), func.sum(ReferralDayTally.sent))
+    ).one()
+    click.echo(f"Tallied {sent or 0} referrals over {days} days.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(seed_cli)
+    app.cli.add_command(insights_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(hsds_cli)
     app.cli.add_command(retention_cli)

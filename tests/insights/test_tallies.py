@@ -200,3 +200,18 @@ def test_concurrent_changes_on_one_day_are_all_counted(app, committed):
         kept = snapshot()
         assert kept == rebuilt()
         db.session.rollback()
+
+
+def test_rebuild_command_restores_lost_tallies(app, history):
+    cli = app.test_cli_runner()
+    with app.test_request_context():
+        kept = snapshot()
+        db.session.execute(delete(ReferralDayTally))
+        db.session.execute(delete(ReferralDayCode))
+        db.session.flush()
+    result = cli.invoke(args=["insights", "rebuild-tallies"])
+    assert result.exit_code == 0, result.output
+    sent = sum(row[4] for row in kept if len(row) == 4 + len(tallies.TALLIED))
+    assert f"Tallied {sent} referrals over" in result.output
+    with app.test_request_context():
+        assert snapshot() == kept
