@@ -13,7 +13,13 @@ from referral_hub.directory.models import (
 )
 from referral_hub.geo.models import Landmark
 from referral_hub.insights import tallies  # noqa: F401  (keeps the daily tallies in step)
-from referral_hub.insights.models import Goal, ReferralDayCode, ReferralDayTally, ScreeningRecord
+from referral_hub.insights.models import (
+    Goal,
+    ReferralDayCode,
+    ReferralDayTally,
+    ScreeningHourTally,
+    ScreeningRecord,
+)
 from referral_hub.notify.models import InboundMessage, Message
 from referral_hub.portal.models import ClientLink
 from referral_hub.referrals.models import Client, Consent, RecordView, Referral, ReferralEvent
@@ -45,6 +51,7 @@ __all__ = [
     "ReferralEvent",
     "Ride",
     "RideEvent",
+    "ScreeningHourTally",
     "ScreeningRecord",
     "ServiceArea",
     "Site",

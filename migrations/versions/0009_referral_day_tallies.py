@@ -1,4 +1,4 @@
-"""insights: daily referral tallies
+"""insights: daily referral tallies, hourly screening tallies
 
 Revision ID: 0009
 Revises: 0008
@@ -97,7 +97,28 @@ def upgrade():
         batch_op.create_index(
             "ix_referral_day_codes_day_program_id", ["day", "program_id"], unique=False
         )
+    op.create_table(
+        "screening_hour_tallies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("hour_of_week", sa.Integer(), nullable=False),
+        sa.Column("referring_org_id", sa.Integer(), nullable=True),
+        sa.Column("need", sa.String(length=60), nullable=True),
+        *[sa.Column(n, sa.Integer(), nullable=False) for n in SCREENING_COUNTS],
+        *_stamps(),
+        sa.ForeignKeyConstraint(
+            ["referring_org_id"], ["organizations.id"],
+            name=op.f("fk_screening_hour_tallies_referring_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_screening_hour_tallies")),
+    )
+    with op.batch_alter_table("screening_hour_tallies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_screening_hour_tallies_day_hour_of_week", ["day", "hour_of_week"], unique=False
+        )
     _fill(op.get_bind())
+    _fill_screenings(op.get_bind())
     # Times to accept and to handoff read the accepted referrals only (Referral.__table_args__).
     with op.batch_alter_table("referrals", schema=None) as batch_op:
         batch_op.create_index(
@@ -133,19 +154,7 @@ def _fill(connection) -> None:
     low, high = connection.execute(sa.select(sa.func.min(r.sent_at), sa.func.max(r.sent_at))).one()
     if low is None:
         return
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
-    if connection.dialect.name == "postgresql":
-        day = sa.cast(sa.func.timezone(tz.key, r.sent_at), sa.Date)
-    else:
-        low, high = (v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (low, high))
-        low, high = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (low, high))
-        steps = offset_steps(tz, low, high)
-        shift = sa.case(
-            *[(r.sent_at < steps[i + 1][0].strftime("%Y-%m-%d %H:%M:%S"), f"{steps[i][1]} seconds")
-              for i in range(len(steps) - 1)],
-            else_=f"{steps[-1][1]} seconds",
-        ) if len(steps) > 1 else sa.literal(f"{steps[0][1]} seconds")
-        day = sa.func.date(sa.func.datetime(r.sent_at, shift))
+    day = _local_date(connection, r.sent_at, low, high)
     on_time = sa.and_(
         rides.c.picked_up_at >= rides.c.window_start_at,
         rides.c.picked_up_at <= rides.c.window_end_at,
@@ -207,7 +216,70 @@ def _fill(connection) -> None:
     )
 
 
+SCREENING_COUNTS = ["screenings", "no_eligible", "none_open", "no_capacity"]
+
+
+def _local_date(connection, column, low, high):
+    """The city date of a UTC timestamp column (between `low` and `high` on SQLite)."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    if connection.dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone(tz.key, column), sa.Date)
+    low, high = (v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (low, high))
+    low, high = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (low, high))
+    steps = offset_steps(tz, low, high)
+    shift = sa.case(
+        *[(column < steps[i + 1][0].strftime("%Y-%m-%d %H:%M:%S"), f"{steps[i][1]} seconds")
+          for i in range(len(steps) - 1)],
+        else_=f"{steps[-1][1]} seconds",
+    ) if len(steps) > 1 else sa.literal(f"{steps[0][1]} seconds")
+    return sa.func.date(sa.func.datetime(column, shift))
+
+
+def _fill_screenings(connection) -> None:
+    """Tally the screening records already kept: once each, and once per need named."""
+    records = sa.table(
+        "screening_records",
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        *[sa.column(n) for n in ("hour_of_week", "referring_org_id", "needs")],
+        *[sa.column(n, sa.Boolean()) for n in ("any_eligible", "any_open", "any_capacity")],
+    )
+    r = records.c
+    low, high = connection.execute(
+        sa.select(sa.func.min(r.created_at), sa.func.max(r.created_at))
+    ).one()
+    if low is None:
+        return
+    day = _local_date(connection, r.created_at, low, high)
+    if connection.dialect.name == "postgresql":
+        needs = sa.func.jsonb_array_elements_text(r.needs).table_valued("value").alias("need")
+    else:
+        needs = sa.func.json_each(r.needs).table_valued("value").alias("need")
+    counts = [
+        sa.func.count(),
+        sa.func.count(sa.case((sa.not_(r.any_eligible), 1))),
+        sa.func.count(sa.case((sa.and_(r.any_eligible, sa.not_(r.any_open)), 1))),
+        sa.func.count(sa.case((sa.and_(r.any_open, sa.not_(r.any_capacity)), 1))),
+    ]
+    now = sa.literal(datetime.now(UTC), sa.DateTime(timezone=True))
+    keys = [day, r.hour_of_week, r.referring_org_id]
+    names = ["day", "hour_of_week", "referring_org_id", "need", *SCREENING_COUNTS]
+    names += ["created_at", "updated_at"]
+    tallies = sa.table("screening_hour_tallies", *[sa.column(n) for n in names])
+    need = sa.func.coalesce(needs.c.value, "")
+    for select in (
+        sa.select(*keys, sa.null(), *counts, now, now).group_by(*keys),
+        sa.select(*keys, need, *counts, now, now)
+        .select_from(records)
+        .outerjoin(needs, sa.true())
+        .group_by(*keys, need),
+    ):
+        connection.execute(tallies.insert().from_select(names, select))
+
+
 def downgrade():
+    with op.batch_alter_table("screening_hour_tallies", schema=None) as batch_op:
+        batch_op.drop_index("ix_screening_hour_tallies_day_hour_of_week")
+    op.drop_table("screening_hour_tallies")
     with op.batch_alter_table("referrals", schema=None) as batch_op:
         batch_op.drop_index("ix_referrals_accepted_sent_at")
     with op.batch_alter_table("referral_day_codes", schema=None) as batch_op:

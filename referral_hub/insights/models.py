@@ -105,6 +105,31 @@ class ReferralDayCode(TimestampMixin, Base):
     count: Mapped[int]
 
 
+class ScreeningHourTally(TimestampMixin, Base):
+    """Screenings in one hour (city time) from one organization: how many, and how many
+    found nothing, by need.
+
+    `need` NULL: every screening of the hour once; a category code: those that asked for it;
+    "" (empty): those that named no need. A rollup of `screening_records`, rewritten from
+    them in the flush that adds one (insights.tallies).
+    """
+
+    __tablename__ = "screening_hour_tallies"
+    __table_args__ = (Index("ix_screening_hour_tallies_day_hour_of_week", "day", "hour_of_week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    hour_of_week: Mapped[int]
+    referring_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    need: Mapped[str | None] = mapped_column(String(60))
+    screenings: Mapped[int]
+    no_eligible: Mapped[int]
+    none_open: Mapped[int]
+    no_capacity: Mapped[int]
+
+
 class Comparator(enum.StrEnum):
     AT_LEAST = "at_least"
     AT_MOST = "at_most"

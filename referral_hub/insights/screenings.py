@@ -13,18 +13,20 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, exists, func, literal, not_, select, true
+from sqlalchemy import Select, case, exists, func, literal, not_, select, true
 
 from referral_hub.core.db import city_tz
 from referral_hub.directory.models import CapacityStatus
 from referral_hub.extensions import db
 from referral_hub.insights.metrics import start_of_day
-from referral_hub.insights.models import ScreeningRecord
+from referral_hub.insights.models import ScreeningHourTally, ScreeningRecord
+from referral_hub.insights.tallies import needs_rows
 from referral_hub.matching.operations import Matches
 from referral_hub.matching.questions import CATEGORY_OPTIONS, SCREENER_VERSION
 
 ZIP_RE = re.compile(r"(\d{5})(?:-\d{4})?")
 HOURS_IN_WEEK = 7 * 24
+COUNTED = ("screenings", "no_eligible", "none_open", "no_capacity")
 NEED_LABELS = {option.value: option.label for option in CATEGORY_OPTIONS}
 
 WEEKDAYS = (
@@ -135,9 +137,7 @@ class NeedRow:
 
 def _needs_table():
     """The needs of a screening as rows (a table-valued function of its JSON list)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.jsonb_array_elements_text(ScreeningRecord.needs).table_valued("value")
-    return func.json_each(ScreeningRecord.needs).table_valued("value")
+    return needs_rows(db.session.get_bind().dialect.name)
 
 
 def unmet_need(
@@ -145,6 +145,60 @@ def unmet_need(
 ) -> list[NeedRow]:
     """Screenings and unmet need per group; by hour of week, all 168 hours come back."""
     filters = filters or ScreeningFilters()
+    stmt = _from_tallies(filters, by) if _tallied(filters, by) else _from_records(filters, by)
+    rows = {
+        row.key: NeedRow(
+            key=None if by is None else row.key,
+            label=_need_label(by, row.key),
+            screenings=int(row.screenings),
+            no_eligible=int(row.no_eligible),
+            none_open=int(row.none_open),
+            no_capacity=int(row.no_capacity),
+        )
+        for row in db.session.execute(stmt)
+    }
+    if by is None:
+        return list(rows.values()) or [NeedRow(key=None, label=_("All screenings"))]
+    if by is NeedDimension.HOUR_OF_WEEK:
+        return [
+            rows.get(hour) or NeedRow(key=hour, label=hour_label(hour))
+            for hour in range(HOURS_IN_WEEK)
+        ]
+    return sorted(rows.values(), key=lambda r: (r.key is None, -r.unmet, r.label.casefold()))
+
+
+def _tallied(filters: ScreeningFilters, by: NeedDimension | None) -> bool:
+    """The hourly tallies hold no ZIP code, nor which needs a screening asked for together."""
+    if filters.zip is not None or by is NeedDimension.ZIP:
+        return False
+    return not (by is NeedDimension.CATEGORY and filters.category is not None)
+
+
+def _from_tallies(filters: ScreeningFilters, by: NeedDimension | None) -> Select:
+    """The counts from the hourly tallies (insights.tallies), for what they can answer."""
+    t = ScreeningHourTally
+    if by is NeedDimension.CATEGORY:
+        key = func.nullif(t.need, "")  # "" counts the screenings that named no need
+        need = t.need.is_not(None)
+    else:
+        key = literal("all") if by is None else t.hour_of_week
+        # Once each, or once for the need asked about.
+        need = t.need.is_(None) if filters.category is None else t.need == filters.category
+    stmt = select(
+        key.label("key"),
+        *[func.sum(getattr(t, name)).label(name) for name in COUNTED],
+    ).where(need)
+    if filters.start is not None:
+        stmt = stmt.where(t.day >= filters.start)
+    if filters.end is not None:
+        stmt = stmt.where(t.day <= filters.end)
+    if filters.referring_org_id is not None:
+        stmt = stmt.where(t.referring_org_id == filters.referring_org_id)
+    return stmt.group_by(key)
+
+
+def _from_records(filters: ScreeningFilters, by: NeedDimension | None) -> Select:
+    """The counts from the screening records themselves."""
     record = ScreeningRecord
     if by is None:
         key = literal("all")
@@ -180,27 +234,7 @@ def unmet_need(
         stmt = stmt.where(
             exists(select(1).select_from(asked).where(asked.c.value == filters.category))
         )
-    stmt = stmt.group_by(key)
-
-    rows = {
-        row.key: NeedRow(
-            key=None if by is None else row.key,
-            label=_need_label(by, row.key),
-            screenings=row.screenings,
-            no_eligible=row.no_eligible,
-            none_open=row.none_open,
-            no_capacity=row.no_capacity,
-        )
-        for row in db.session.execute(stmt)
-    }
-    if by is None:
-        return list(rows.values()) or [NeedRow(key=None, label=_("All screenings"))]
-    if by is NeedDimension.HOUR_OF_WEEK:
-        return [
-            rows.get(hour) or NeedRow(key=hour, label=hour_label(hour))
-            for hour in range(HOURS_IN_WEEK)
-        ]
-    return sorted(rows.values(), key=lambda r: (r.key is None, -r.unmet, r.label.casefold()))
+    return stmt.group_by(key)
 
 
 def hour_label(hour_of_week: int) -> str:

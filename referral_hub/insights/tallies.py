@@ -1,4 +1,5 @@
-"""Daily referral tallies, rewritten from the referrals in the transaction that changes them.
+"""Daily referral tallies and hourly screening tallies, rewritten from the rows they count in
+the transaction that changes those.
 
 The dashboards count referrals by day, program and organization over months; adding up
 `referral_day_tallies` (one row per day, program, provider and referring organization) is
@@ -15,6 +16,10 @@ what the first committed. SQLite has one writer at a time anyway.
 Durations (time to accept, time to handoff) and "accepted within target", which depends on
 each program's current target, are not tallied: insights.metrics reads them from the
 referrals that have them.
+
+Screenings (insights.screenings) are tallied the same way, per hour of the week of each day
+and referring organization, once each and once per need asked for; a new screening record
+rewrites its hour.
 """
 
 from __future__ import annotations
@@ -35,13 +40,21 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
+    not_,
+    null,
     select,
+    true,
 )
 from sqlalchemy.orm import Session
 
 from referral_hub.core.db import UTCDateTime, city_tz, utcnow
 from referral_hub.insights.localtime import local_date
-from referral_hub.insights.models import ReferralDayCode, ReferralDayTally
+from referral_hub.insights.models import (
+    ReferralDayCode,
+    ReferralDayTally,
+    ScreeningHourTally,
+    ScreeningRecord,
+)
 from referral_hub.referrals.models import Referral, Status
 from referral_hub.transport.models import Leg, Ride
 
@@ -150,7 +163,9 @@ def rewrite(connection: Connection, keys: Iterable[tuple[date, int]]) -> None:
 
 
 def rebuild(connection: Connection) -> None:
-    """Rewrite every tally from the referrals (after a bulk load, which no flush saw)."""
+    """Rewrite every tally from the referrals and screenings (after a bulk load, which no
+    flush saw)."""
+    rebuild_screenings(connection)
     for model in (ReferralDayTally, ReferralDayCode):
         connection.execute(delete(model))
     first_last = select(func.min(Referral.sent_at), func.max(Referral.sent_at))
@@ -159,6 +174,75 @@ def rebuild(connection: Connection) -> None:
         return
     day = local_date(connection.dialect.name, Referral.sent_at, low, high)
     _write(connection, *_counted(_sent(), day))
+
+
+# --- screenings --------------------------------------------------------------------------------
+
+SCREENING_GROUP = ("day", "hour_of_week", "referring_org_id", "need")
+SCREENING_COUNTS = ("screenings", "no_eligible", "none_open", "no_capacity")
+
+
+def needs_rows(dialect: str):
+    """The needs of a screening record as rows (a table-valued function of its JSON list)."""
+    if dialect == "postgresql":
+        return func.jsonb_array_elements_text(ScreeningRecord.needs).table_valued("value")
+    return func.json_each(ScreeningRecord.needs).table_valued("value")
+
+
+def _write_screenings(connection: Connection, where, day_column) -> None:
+    """Tally the screening records `where` selects: once each (need NULL), and once for
+    each need they named ("" when none)."""
+    r = ScreeningRecord
+    now = literal(utcnow(), UTCDateTime())
+    counts = [
+        func.count(),
+        func.count(case((not_(r.any_eligible), 1))),
+        func.count(case((r.any_eligible & not_(r.any_open), 1))),
+        func.count(case((r.any_open & not_(r.any_capacity), 1))),
+    ]
+    keys = [day_column, r.hour_of_week, r.referring_org_id]
+    needs = needs_rows(connection.dialect.name).alias("need")
+    need = func.coalesce(needs.c.value, "")
+    columns = [*SCREENING_GROUP, *SCREENING_COUNTS, "created_at", "updated_at"]
+    every = select(*keys, null(), *counts, now, now).where(where).group_by(*keys)
+    by_need = (
+        select(*keys, need, *counts, now, now)
+        .select_from(r)
+        .outerjoin(needs, true())  # a screening that named no need counts under ""
+        .where(where)
+        .group_by(*keys, need)
+    )
+    for stmt in (every, by_need):
+        connection.execute(insert(ScreeningHourTally).from_select(columns, stmt))
+
+
+def rewrite_screenings(connection: Connection, keys: Iterable[tuple[date, int]]) -> None:
+    """Rewrite the screening tallies of these (day, hour of the week) pairs."""
+    tz = city_tz()
+    postgres = connection.dialect.name == "postgresql"
+    t = ScreeningHourTally
+    for day, hour_of_week in sorted(set(keys)):
+        if postgres:  # one bigint key: apart from the referral tallies' pairs of int keys
+            connection.execute(
+                select(func.pg_advisory_xact_lock(day.toordinal() * 168 + hour_of_week))
+            )
+        low = datetime.combine(day, datetime.min.time(), tz)
+        high = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+        connection.execute(delete(t).where(t.day == day, t.hour_of_week == hour_of_week))
+        r = ScreeningRecord
+        where = and_(r.created_at >= low, r.created_at < high, r.hour_of_week == hour_of_week)
+        _write_screenings(connection, where, literal(day, Date()))
+
+
+def rebuild_screenings(connection: Connection) -> None:
+    """Rewrite every screening tally from the records (after a bulk load)."""
+    connection.execute(delete(ScreeningHourTally))
+    r = ScreeningRecord
+    low, high = connection.execute(select(func.min(r.created_at), func.max(r.created_at))).one()
+    if low is None:
+        return
+    day = local_date(connection.dialect.name, r.created_at, low, high)
+    _write_screenings(connection, true(), day)
 
 
 # --- keeping them in step ---------------------------------------------------------------------
@@ -181,8 +265,11 @@ def _keep_in_step(session: Session, flush_context) -> None:
     """Rewrite the tallies a flush touched, in its transaction."""
     keys: set[tuple[date, int]] = set()
     ride_referrals: set[int] = set()
+    hours: set[tuple[date, int]] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Referral):
+        if isinstance(obj, ScreeningRecord):
+            hours.add((day_of(obj.created_at), obj.hour_of_week))
+        elif isinstance(obj, Referral):
             keys |= _keys_of(obj)
         elif isinstance(obj, Ride):
             history = inspect(obj).attrs.referral_id.history
@@ -199,3 +286,5 @@ def _keep_in_step(session: Session, flush_context) -> None:
         keys |= {(day_of(sent_at), program_id) for sent_at, program_id in rows}
     if keys:
         rewrite(connection, keys)
+    if hours:
+        rewrite_screenings(connection, hours)

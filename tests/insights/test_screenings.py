@@ -10,7 +10,9 @@ from referral_hub.accounts.models import Organization, Role
 from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
 from referral_hub.geo.base import Point
-from referral_hub.insights.models import ScreeningRecord
+from referral_hub.insights import screenings as screening_ops
+from referral_hub.insights import tallies
+from referral_hub.insights.models import ScreeningHourTally, ScreeningRecord
 from referral_hub.insights.screenings import (
     NeedDimension,
     ScreeningFilters,
@@ -280,3 +282,38 @@ def test_unmet_need_filters(app, screenings):
         assert saturday[0].screenings == 3
         nothing = unmet_need(ScreeningFilters(start=date(2025, 1, 1), end=date(2025, 1, 2)))
         assert nothing[0].screenings == 0 and nothing[0].label == "All screenings"
+
+
+# --- the hourly tallies answer as the records do ---------------------------------------------
+
+ASKED = [
+    (MARCH, None),
+    (MARCH, NeedDimension.CATEGORY),
+    (MARCH, NeedDimension.HOUR_OF_WEEK),
+    (ScreeningFilters(start=MARCH.start, end=MARCH.end, category="housing"), None),
+    (ScreeningFilters(category="housing"), NeedDimension.HOUR_OF_WEEK),
+    (ScreeningFilters(start=date(2026, 3, 7), end=date(2026, 3, 7)), NeedDimension.CATEGORY),
+]
+
+
+@pytest.mark.parametrize(("filters", "by"), ASKED)
+def test_tallies_answer_as_the_records_do(app, screenings, monkeypatch, filters, by):
+    with app.test_request_context():
+        team = ScreeningFilters(**{**filters.__dict__, "referring_org_id": screenings})
+        for asked in (filters, team):
+            from_tallies = unmet_need(asked, by)
+            with monkeypatch.context() as patched:
+                patched.setattr(screening_ops, "_tallied", lambda filters, by: False)
+                assert from_tallies == unmet_need(asked, by)
+        assert sum(r.screenings for r in unmet_need(filters, by)) > 0
+
+
+def test_screening_tallies_match_a_rewrite_from_scratch(app, screenings):
+    t = ScreeningHourTally
+    columns = (t.day, t.hour_of_week, t.referring_org_id, t.need, t.screenings, t.no_eligible)
+    with app.test_request_context():
+        kept = sorted(db.session.execute(sa.select(*columns)).all(), key=repr)
+        assert len(kept) >= 10
+        tallies.rebuild(db.session.connection())
+        assert sorted(db.session.execute(sa.select(*columns)).all(), key=repr) == kept
+        db.session.rollback()
