@@ -246,3 +246,13 @@ def api_token(app) -> Callable[[User], str]:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "no_transaction: manage database state yourself")
+
+
+@pytest.fixture
+def committed(app):
+    """Real commits (threads need them, PostgreSQL); every table is emptied afterwards."""
+    yield
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        db.session.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        db.session.commit()

@@ -44,12 +44,12 @@ from referral_hub.accounts.models import Membership, Organization, Role
 from referral_hub.core.db import city_tz, utcnow
 from referral_hub.directory.models import Category, Program, Site, program_categories
 from referral_hub.extensions import db
+from referral_hub.insights import tallies
 from referral_hub.insights.definitions import DEFINITIONS
 from referral_hub.insights.localtime import sqlite_local
 from referral_hub.insights.models import Comparator, Goal, ReferralDayCode, ReferralDayTally
 from referral_hub.referrals.lifecycle import REASON_TITLES
 from referral_hub.referrals.models import Referral, Status
-from referral_hub.transport.models import Leg, Ride
 
 # --- filters and groupings -----------------------------------------------------------------
 
@@ -631,7 +631,7 @@ class _Plan:
             func.count(case((status == Status.COMPLETED, 1))).label("completed"),
             *self.timed_columns,
         ]
-        ride_counts = _ride_counts() if self.wanted & _RIDE_METRICS else None
+        ride_counts = tallies.ride_counts() if self.wanted & _RIDE_METRICS else None
         if ride_counts is not None:
             columns += [
                 cast(func.coalesce(func.sum(c), 0), Integer).label(name)
@@ -688,15 +688,7 @@ class _Plan:
                     groups[key].update(values)
 
 
-_TALLIED_COUNTS = (
-    "sent",
-    "accepted",
-    "declined",
-    "handed_off",
-    "no_show",
-    "escalated",
-    "completed",
-)
+_TALLIED_COUNTS = tuple(name for name in tallies.TALLIED if not name.startswith("rides_"))
 
 
 def _spread(row, spread: list[tuple[str, list[str]]]) -> dict[str, Any]:
@@ -706,26 +698,6 @@ def _spread(row, spread: list[tuple[str, list[str]]]) -> dict[str, Any]:
         found = values.pop(column) or [None] * len(names)
         values.update(zip(names, found, strict=True))
     return values
-
-
-def _ride_counts():
-    """Each referral's outbound rides picked up, and those picked up within the window."""
-    on_time = Ride.picked_up_at.between(Ride.window_start_at, Ride.window_end_at)
-    return (
-        select(
-            Ride.referral_id,
-            func.count().label("picked_up"),
-            func.count(case((on_time, 1))).label("on_time"),
-        )
-        .where(
-            Ride.leg == Leg.OUTBOUND,
-            Ride.picked_up_at.is_not(None),
-            Ride.window_start_at.is_not(None),
-            Ride.window_end_at.is_not(None),
-        )
-        .group_by(Ride.referral_id)
-        .subquery("ride_counts")
-    )
 
 
 def overall(filters: Filters | None = None, **kwargs: Any) -> GroupMetrics:

@@ -56,7 +56,19 @@ class ScreeningRecord(Base):
         return self.any_capacity
 
 
-class ReferralDayTally(TimestampMixin, Base):
+class _ReferralGroup:
+    """The group a referral tally counts in: its day (city time), program and both sides."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    referring_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+
+
+class ReferralDayTally(_ReferralGroup, TimestampMixin, Base):
     """Referrals sent on one day (city time) to one program from one organization: counts.
 
     A rollup of `referrals` and their rides, rewritten from them in the same transaction as
@@ -69,13 +81,6 @@ class ReferralDayTally(TimestampMixin, Base):
         Index("ix_referral_day_tallies_day_program_id", "day", "program_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[date]
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
-    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    referring_org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
     sent: Mapped[int]
     accepted: Mapped[int]
     declined: Mapped[int]
@@ -87,19 +92,12 @@ class ReferralDayTally(TimestampMixin, Base):
     rides_on_time: Mapped[int]
 
 
-class ReferralDayCode(TimestampMixin, Base):
+class ReferralDayCode(_ReferralGroup, TimestampMixin, Base):
     """Declined referrals by reason, completed ones by outcome, per tally group and day."""
 
     __tablename__ = "referral_day_codes"
     __table_args__ = (Index("ix_referral_day_codes_day_program_id", "day", "program_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[date]
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
-    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    referring_org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
     status: Mapped[str] = mapped_column(String(20))  # declined or completed
     code: Mapped[str | None] = mapped_column(String(60))  # reason code or outcome
     count: Mapped[int]

@@ -46,6 +46,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
 
 from referral_hub.core.db import UTCDateTime, city_tz, utcnow
 from referral_hub.insights.localtime import local_date
@@ -78,18 +79,19 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(city_tz()).date()
 
 
-def _counted(where, day_column) -> tuple[list, list]:
-    """(tally columns, code columns) over the referrals `where` selects, by GROUP."""
+def ride_counts(*where) -> Subquery:
+    """Per referral (of those `where` selects), outbound rides picked up, and those picked
+    up within their planned window: what "rides on time" counts."""
     on_time = Ride.picked_up_at.between(Ride.window_start_at, Ride.window_end_at)
-    rides = (
-        select(
-            Ride.referral_id,
-            func.count().label("picked_up"),
-            func.count(case((on_time, 1))).label("on_time"),
-        )
-        .join(Referral, Referral.id == Ride.referral_id)
-        .where(
-            where,
+    stmt = select(
+        Ride.referral_id,
+        func.count().label("picked_up"),
+        func.count(case((on_time, 1))).label("on_time"),
+    )
+    if where:
+        stmt = stmt.join(Referral, Referral.id == Ride.referral_id).where(*where)
+    return (
+        stmt.where(
             Ride.leg == Leg.OUTBOUND,
             Ride.picked_up_at.is_not(None),
             Ride.window_start_at.is_not(None),
@@ -98,6 +100,11 @@ def _counted(where, day_column) -> tuple[list, list]:
         .group_by(Ride.referral_id)
         .subquery("ride_counts")
     )
+
+
+def _counted(where, day_column) -> tuple[list, list]:
+    """(tally columns, code columns) over the referrals `where` selects, by GROUP."""
+    rides = ride_counts(where)
     now = literal(utcnow(), UTCDateTime())
     keys = [day_column, Referral.program_id, Referral.provider_org_id, Referral.referring_org_id]
     status = Referral.status

@@ -6,10 +6,8 @@ import threading
 from dataclasses import fields
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
-from referral_hub.accounts import operations as accounts
-from referral_hub.directory import operations as directory
 from referral_hub.extensions import db
 from referral_hub.insights import metrics as m
 from referral_hub.insights import tallies
@@ -21,6 +19,7 @@ from referral_hub.referrals.models import Referral, Status
 from referral_hub.transport.models import Ride
 from tests.conftest import ON_POSTGRES
 from tests.insights.conftest import local
+from tests.referrals.test_concurrency import _setup as race_referrals
 
 WEEKS = Filters(start=local(1, 12).date(), end=local(20, 12).date())
 TALLIED = [None, Dimension.PROGRAM, Dimension.ORGANIZATION, Dimension.CATEGORY]
@@ -122,53 +121,16 @@ def test_bulk_rows_need_a_rebuild(history, ctx):
 
 # --- two transactions at once (PostgreSQL) ---------------------------------------------------
 
-REPETITIONS = 10
-
-
-@pytest.fixture
-def committed(app):
-    """Real commits (threads need them); every table is emptied afterwards."""
-    yield
-    with app.app_context():
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        db.session.commit()
+PAIRS = 10
 
 
 @pytest.mark.postgres
 @pytest.mark.no_transaction
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL: set TEST_DATABASE_URL")
 def test_concurrent_changes_on_one_day_are_all_counted(app, committed):
-    with app.test_request_context():
-        provider = accounts.create_organization(
-            name="Tally Provider", slug="tally-provider", kind="provider"
-        )
-        team = accounts.create_organization(
-            name="Tally Team", slug="tally-team", kind="responder_team"
-        )
-        responder = accounts.create_user(
-            email="t@example.org", name="T", password=None, organization=team, role="responder"
-        )
-        program = directory.create_program(provider, name="Tally Program", categories=["housing"])
-        site = directory.create_site(
-            provider,
-            name="S",
-            address_1="1 St",
-            postal_code="55415",
-            latitude=44.97,
-            longitude=-93.26,
-        )
-        directory.offer_at(program, site, open_24_7=True)
-        client = ops.create_client(team, responder, display_name="C")
-        consent = ops.record_consent(client, program, responder, method="verbal")
-        ids = [
-            ops.send_referral(
-                client=client, program=program, user=responder, organization=team, consent=consent
-            ).id
-            for _ in range(2 * REPETITIONS)
-        ]
-        db.session.commit()
-        program_id = program.id
+    """Pairs of referrals of one program sent the same day, accepted at the same moment by
+    two transactions: each transaction rewrites the same tally, and neither is lost."""
+    ids = race_referrals(app)[: 2 * PAIRS]
 
     def accept(referral_id: int, barrier: threading.Barrier) -> None:
         with app.test_request_context():
@@ -180,7 +142,7 @@ def test_concurrent_changes_on_one_day_are_all_counted(app, committed):
             finally:
                 db.session.remove()
 
-    for n in range(REPETITIONS):
+    for n in range(PAIRS):
         barrier = threading.Barrier(2)
         threads = [
             threading.Thread(target=accept, args=(ids[2 * n + i], barrier)) for i in range(2)
@@ -191,12 +153,8 @@ def test_concurrent_changes_on_one_day_are_all_counted(app, committed):
             thread.join(timeout=30)
 
     with app.app_context():
-        accepted = db.session.scalar(
-            select(db.func.sum(ReferralDayTally.accepted)).where(
-                ReferralDayTally.program_id == program_id
-            )
-        )
-        assert accepted == 2 * REPETITIONS
+        accepted = db.session.scalar(select(db.func.sum(ReferralDayTally.accepted)))
+        assert accepted == 2 * PAIRS
         kept = snapshot()
         assert kept == rebuilt()
         db.session.rollback()

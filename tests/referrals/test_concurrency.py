@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from sqlalchemy import text
 
 from referral_hub.accounts import operations as accounts
 from referral_hub.core.errors import Conflict
@@ -15,16 +14,6 @@ from referral_hub.referrals.models import Referral, ReferralEvent, Status
 
 pytestmark = [pytest.mark.postgres, pytest.mark.no_transaction]
 REPETITIONS = 50
-
-
-@pytest.fixture
-def committed(app):
-    """Real commits (threads need them); every table is emptied afterwards."""
-    yield
-    with app.app_context():
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        db.session.commit()
 
 
 def _setup(app):
