@@ -26,7 +26,9 @@ from referral_hub.directory import views as directory_views
 from referral_hub.extensions import babel, csrf, db, limiter, login_manager, migrate
 from referral_hub.insights import views as insights_views
 from referral_hub.insights import (
+    views_coverage,  # noqa: F401  (its routes join insights.bp)
     views_dashboards,  # noqa: F401  (its routes join insights.bp)
+    views_goals,  # noqa: F401  (its routes join insights.bp)
     views_public,  # noqa: F401  (its routes join insights.bp)
 )
 from referral_hub.matching import api as matching_api

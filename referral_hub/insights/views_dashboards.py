@@ -1,11 +1,11 @@
-"""Insights pages for staff: the dashboard for each audience, coverage gaps, goals, the
-printable monthly review, and every table of them as CSV.
+"""Insights pages for staff: the dashboard for each audience, and each of its tables as CSV.
 
-Routes join insights.bp (create_app imports this module). Numbers come from
-insights.metrics, insights.screenings, insights.coverage and insights.goals; this module
-chooses which tables each audience sees and lays the numbers out as tables and charts. Each
-table is built by one function, so the page and its CSV download always hold the same rows.
-Other roles get 404, as for anything they may not see.
+Routes join insights.bp (create_app imports this module); coverage gaps live in
+views_coverage, goals and the monthly review in views_goals, which build on the tables
+here. Numbers come from insights.metrics, insights.screenings and insights.goals; this
+module chooses which tables each audience sees and lays the numbers out as tables and
+charts. Each table is built by one function, so the page and its CSV download always hold
+the same rows. Other roles get 404, as for anything they may not see.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_babel import format_date, format_decimal, format_percent, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -31,7 +31,7 @@ from sqlalchemy.orm import selectinload
 
 from referral_hub.accounts.models import Organization, Role
 from referral_hub.core.db import city_tz, utcnow
-from referral_hub.core.errors import NotFound, ValidationFailed
+from referral_hub.core.errors import NotFound
 from referral_hub.directory.models import Category, Program
 from referral_hub.directory.models import program_categories as pc
 from referral_hub.extensions import db
@@ -41,14 +41,9 @@ from referral_hub.insights import metrics
 from referral_hub.insights.charts import PALETTE, Series, bar_chart, line_chart
 from referral_hub.insights.definitions import DEFINITIONS, REFERRAL_SCOPE_NOTE, Metric, Unit
 from referral_hub.insights.forms import (
-    CoverageForm,
     DashboardForm,
-    DeactivateGoalForm,
-    GoalForm,
-    ReviewForm,
 )
 from referral_hub.insights.metrics import Dimension, Filters, GroupMetrics
-from referral_hub.insights.models import Comparator
 from referral_hub.insights.screenings import (
     HOURS_IN_WEEK,
     WEEKDAYS,
@@ -58,14 +53,12 @@ from referral_hub.insights.screenings import (
 )
 from referral_hub.insights.views import bp
 from referral_hub.policies import CITY_WIDE_READ
-from referral_hub.web.forms import apply_errors, options
+from referral_hub.web.forms import options
 
 DEFAULT_DAYS = 90
 # A category median is shown when at least this many programs had referrals, so that
 # a provider cannot work out another program's figure from its own and the median.
 MIN_PROGRAMS_FOR_MEDIAN = 3
-REVIEW_MONTHS = 24
-REVIEW_GAPS = 5
 DASH = "—"
 
 
@@ -930,369 +923,3 @@ def _csv(table: Table, start: date, end: date) -> Response:
     name = f"{table.name}-{start.isoformat()}-{end.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
-
-# --- routes: coverage gaps -------------------------------------------------------------------
-
-
-def _coverage_filters(form: CoverageForm) -> cov.CoverageFilters:
-    default = metrics.last_days(DEFAULT_DAYS, today=_city_today())
-    form.category.choices = options([("", _("All categories")), *_category_options()])
-    form.validate()
-    start = default.start if form.start.errors or not form.start.data else form.start.data
-    end = default.end if form.end.errors or not form.end.data else form.end.data
-    if start > end:
-        start, end = default.start, default.end
-    _show_period(form, start, end)
-    category = None if form.category.errors else form.category.data or None
-    return cov.CoverageFilters(start=start, end=end, category=category)
-
-
-def coverage_tables(found: cov.Coverage, *, gaps_limit: int | None = None) -> dict[str, Table]:
-    """The coverage page's tables: ranked gaps, the hours of the week, travel by ZIP code."""
-    chosen = found.categories.get(found.filters.category or "")
-    gaps = found.gaps[:gaps_limit] if gaps_limit else found.gaps
-    gap_table = Table(
-        "gaps",
-        _("Largest coverage gaps"),
-        [
-            Column("rank", _("Rank"), "count"),
-            Column("category", _("Category")),
-            Column("kind", _("Kind of gap")),
-            Column("text", _("In words")),
-            Column("screenings", _("Screenings"), "count"),
-            Column("referrals", _("Referrals"), "count"),
-        ],
-        [
-            {
-                "rank": n,
-                "category": g.category_name,
-                "kind": g.kind.title,
-                "text": g.text,
-                "screenings": g.screenings,
-                "referrals": g.referrals,
-            }
-            for n, g in enumerate(gaps, start=1)
-        ],
-        note=_(
-            "Ranked by the screenings and referrals that fell in each gap. Opening hours are "
-            "the regular weekly hours, without holidays. Travel times are estimated from "
-            "straight-line distance, by car, from the centre of each ZIP code."
-        ),
-    )
-    cells = found.heat()
-    if chosen is not None:
-        caption = _(
-            "%(category)s: demand and opening hours by hour of the week", category=chosen.name
-        )
-        description = _(
-            "A grid of the seven days (down) by the 24 hours (across); the darker a cell, the "
-            "more screenings and referrals in that hour. A crossed cell had no site open. The "
-            "table that follows has the same numbers."
-        )
-        columns = [
-            Column("demand", _("Screenings and referrals"), "count"),
-            Column("open_sites", _("Sites open"), "count"),
-            Column("unserved", _("Demand when no site was open"), "count"),
-        ]
-        values = [
-            {"demand": c.demand, "open_sites": chosen.open_sites[c.hour], "unserved": c.unserved}
-            for c in cells
-        ]
-        matrix = "demand"
-    else:
-        caption = _("Demand that found no site of its kind open, by hour of the week")
-        description = _(
-            "A grid of the seven days (down) by the 24 hours (across); the darker a cell, the "
-            "more screenings and referrals fell in that hour when no site of the kind needed "
-            "was open. The table that follows has the same numbers."
-        )
-        columns = [
-            Column("demand", _("Screenings and referrals"), "count"),
-            Column("unserved", _("Demand when no site was open"), "count"),
-        ]
-        values = [{"demand": c.demand, "unserved": c.unserved} for c in cells]
-        matrix = "unserved"
-    hours = _hour_table("hours", caption, values, columns, matrix)
-    hours.chart = cov.heat_map(
-        "chart-coverage-hours",
-        caption,
-        description,
-        [c.value for c in cells],
-        [c.closed for c in cells],
-    )
-    hours.note = _("A screening counts once for each need asked for.")
-    travel = Table(
-        "travel",
-        _("Travel to the nearest site, by ZIP code (estimated)"),
-        [
-            Column("zip", _("ZIP code")),
-            Column("category", _("Need")),
-            Column("screenings", _("Screenings"), "count"),
-            Column("minutes", _("Minutes by car (estimated)"), "hours"),
-            Column("minutes_low", _("At least"), "hours"),
-            Column("minutes_high", _("At most"), "hours"),
-            Column("distance_km", _("Straight-line km"), "hours"),
-        ],
-        [
-            {
-                "zip": t.zip,
-                "category": t.category_name,
-                "screenings": t.screenings,
-                "minutes": t.minutes,
-                "minutes_low": t.minutes_low,
-                "minutes_high": t.minutes_high,
-                "distance_km": t.distance_km,
-            }
-            for t in found.travel
-        ],
-        note=_(
-            "Estimated, not routed: straight-line distance from the centre of the ZIP code "
-            "to the nearest site offering the need, times a detour factor, at city speeds. "
-            "A dash means no site offers it, or the ZIP code is unknown."
-        ),
-    )
-    supply = Table(
-        "supply",
-        _("Supply and demand by category"),
-        [
-            Column("code", _("Code"), hidden=True),
-            Column("category", _("Category")),
-            Column("sites", _("Sites"), "count"),
-            Column("open_hours", _("Hours a week with a site open"), "count"),
-            Column("screenings", _("Screenings"), "count"),
-            Column("referrals", _("Referrals"), "count"),
-        ],
-        [
-            {
-                "code": c.code,
-                "category": c.name,
-                "sites": len(c.sites),
-                "open_hours": c.open_hours,
-                "screenings": sum(c.screenings),
-                "referrals": sum(c.referrals),
-            }
-            for c in found.categories.values()
-        ],
-        note=_("Sites of active programs; a week has 168 hours."),
-    )
-    return {"gaps": gap_table, "supply": supply, "hours": hours, "travel": travel}
-
-
-@bp.get("/insights/coverage")
-@login_required
-def coverage():
-    """Coverage gaps: when and where people needed a kind of program and none was open."""
-    _city_or_404()
-    form = CoverageForm(request.args)
-    filters = _coverage_filters(form)
-    found = cov.coverage(filters)
-    query = {"start": filters.start.isoformat(), "end": filters.end.isoformat()}
-    if filters.category:
-        query["category"] = filters.category
-    tables = coverage_tables(found)
-    for name, table in tables.items():
-        table.csv_url = url_for("insights.coverage_csv", table=name, **query)
-    return render_template(
-        "insights/coverage.html",
-        audience=Audience.CITY,
-        form=form,
-        found=found,
-        tables=tables,
-        threshold=cov.TRAVEL_GAP_MINUTES,
-        period_text=_period_text(filters.start, filters.end),
-    )
-
-
-@bp.get("/insights/coverage.csv")
-@login_required
-def coverage_csv():
-    """One table of the coverage page as CSV (?table=gaps|hours|travel and its filters)."""
-    _city_or_404()
-    filters = _coverage_filters(CoverageForm(request.args))
-    table = coverage_tables(cov.coverage(filters)).get(request.args.get("table", ""))
-    if table is None:
-        raise NotFound("Not found.")
-    return _csv(table, filters.start, filters.end)
-
-
-# --- routes: goals ---------------------------------------------------------------------------
-
-
-def _goal_form_choices(form: GoalForm) -> None:
-    programs = db.session.execute(
-        select(Program.id, Program.name).where(Program.is_active).order_by(Program.name, Program.id)
-    )
-    form.program.choices = options(
-        [("", _("No program: a category")), *((str(i), n) for i, n in programs)]
-    )
-    form.category.choices = options([("", _("No category: a program")), *_category_options()])
-    form.metric.choices = options((m.key, str(m.title)) for m in goal_ops.goal_metrics())
-    form.comparator.choices = options((c.value, c.title) for c in Comparator)
-
-
-def _goals_page(form: GoalForm | None, status: int = 200):
-    audience = _audience_or_404()
-    if audience is Audience.RESPONDER:
-        raise NotFound("Not found.")
-    period = metrics.last_days(30, today=_city_today())
-    scope = Scope(audience, period, ScreeningFilters(period.start, period.end))
-    if audience is Audience.PROVIDER:
-        scope.org_ids = _role_org_ids(Role.PROVIDER_ADMIN)
-        scope.own_programs = _own_programs(scope.org_ids)
-    table = t_goals(scope)
-    table.note = _("Measured over the last 30 days.")
-    return render_template(
-        "insights/goals.html",
-        audience=audience,
-        form=form,
-        table=table,
-        deactivate_form=DeactivateGoalForm() if audience is Audience.CITY else None,
-        metrics=goal_ops.goal_metrics(),
-    ), status
-
-
-@bp.route("/insights/goals", methods=["GET", "POST"])
-@login_required
-def goals():
-    """Goals and where they stand; coordinators add them here."""
-    audience = _audience_or_404()
-    if audience is not Audience.CITY:
-        if request.method == "POST":
-            raise NotFound("Not found.")
-        return _goals_page(None)
-    form = GoalForm()
-    _goal_form_choices(form)
-    if not form.validate_on_submit():
-        return _goals_page(form, 422 if form.is_submitted() else 200)
-    metric = form.metric.data
-    target = None if form.target.data is None else float(form.target.data)
-    try:
-        goal = goal_ops.create_goal(
-            metric=metric,
-            comparator=form.comparator.data,
-            target=goal_ops.target_from_input(metric, target),
-            program_id=int(form.program.data) if form.program.data else None,
-            category=form.category.data or None,
-            within_hours=form.within_hours.data,
-            created_by=current_user,
-        )
-    except ValidationFailed as exc:
-        db.session.rollback()
-        apply_errors(form, exc)
-        return _goals_page(form, 422)
-    db.session.commit()
-    flash(_("Goal added: %(measure)s.", measure=DEFINITIONS[goal.metric].title), "success")
-    return redirect(url_for("insights.goals"))
-
-
-@bp.post("/insights/goals/<int:goal_id>/deactivate")
-@login_required
-def deactivate_goal(goal_id: int):
-    """Stop tracking a goal (coordinators and administrators)."""
-    _city_or_404()
-    goal = goal_ops.goal_or_404(goal_id)
-    if DeactivateGoalForm().validate_on_submit():
-        goal_ops.deactivate_goal(goal)
-        db.session.commit()
-        flash(_("Goal deactivated."), "success")
-    return redirect(url_for("insights.goals"))
-
-
-# --- routes: the monthly review ------------------------------------------------------------
-
-
-def _month_bounds(month: date) -> tuple[date, date]:
-    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return month, following - timedelta(days=1)
-
-
-def _months(today: date) -> list[date]:
-    first = today.replace(day=1)
-    found = [first]
-    for _n in range(REVIEW_MONTHS - 1):
-        found.append((found[-1] - timedelta(days=1)).replace(day=1))
-    return found
-
-
-def _parse_month(text: str | None, latest: date) -> date | None:
-    """The first day of a "YYYY-MM" month from 2000 to `latest`; None for anything else."""
-    try:
-        year, month = (int(part) for part in (text or "").split("-"))
-        found = date(year, month, 1)
-    except ValueError:
-        return None
-    return found if date(2000, 1, 1) <= found <= latest else None
-
-
-@bp.get("/insights/review")
-@login_required
-def review():
-    """A printable review of one month (?month=YYYY-MM, default the last full month)."""
-    _city_or_404()
-    months = _months(_city_today())
-    month = _parse_month(request.args.get("month"), months[0]) or months[1]
-    if month not in months:
-        months.append(month)
-    form = ReviewForm(formdata=None, month=month.strftime("%Y-%m"))
-    form.month.choices = options((m.strftime("%Y-%m"), format_date(m, "MMMM y")) for m in months)
-    if request.args.get("month") and request.args["month"] != form.month.data:
-        form.month.errors = [_("Choose a month from the list.")]
-    start, end = _month_bounds(month)
-    before_start, before_end = _month_bounds((start - timedelta(days=1)).replace(day=1))
-    filters = Filters(start=start, end=end)
-    scope = Scope(Audience.CITY, filters, ScreeningFilters(start, end), month=month)
-    this, before = scope.summary(None)[0], metrics.overall(Filters(before_start, before_end))
-    totals = Table(
-        "totals",
-        _("The month at a glance"),
-        [
-            Column("title", _("Measure")),
-            Column("value", _("This month"), "value"),
-            Column("before", _("Month before"), "value"),
-        ],
-        [
-            {
-                "metric": key,
-                "title": str(DEFINITIONS[key].title),
-                "value": this.value(key),
-                "before": before.value(key),
-            }
-            for key in KEY_FIGURES
-        ],
-    )
-    found = cov.coverage(cov.CoverageFilters(start, end), limit=REVIEW_GAPS)
-    gaps = coverage_tables(found)["gaps"]
-    unmet_all = unmet_need(scope.screenings)[0]
-    query = {"start": start.isoformat(), "end": end.isoformat()}
-    tables = {
-        "by_category": t_by_category(scope),
-        "goals": t_goals(scope),
-        "decline_reasons": t_decline_reasons(scope),
-        "outcomes": t_outcomes(scope),
-        "unmet_by_need": t_unmet_by_need(scope),
-    }
-    for name, table in tables.items():
-        table.csv_url = url_for("insights.dashboard_csv", table=name, **query)
-    gaps.csv_url = url_for("insights.coverage_csv", table="gaps", **query)
-    return render_template(
-        "insights/review.html",
-        audience=Audience.CITY,
-        form=form,
-        month=month,
-        month_label=format_date(month, "MMMM y"),
-        totals=totals,
-        this=this,
-        tables=tables,
-        gaps=gaps,
-        unmet=unmet_all,
-        generated=format_date(_city_today(), "long"),
-        scope_note=REFERRAL_SCOPE_NOTE,
-        definitions=list(
-            dict.fromkeys(
-                [DEFINITIONS[k] for k in KEY_FIGURES]
-                + [m for table in tables.values() for m in table.definitions]
-            )
-        ),
-        share=lambda value: display("share", value),
-    )
