@@ -285,6 +285,42 @@ def _bounded(filters: Filters, by: Dimension | None) -> Filters:
     )
 
 
+def _shared_grouping(by: Dimension | None, source) -> tuple[Any, Any, list] | None:
+    """(key, label, joins) of a grouping that referrals and the daily tallies both hold;
+    `source` is Referral or a tally model (they name these columns alike)."""
+    label = literal(None, type_=Category.name.type)
+    if by is None:
+        return literal("all"), label, []
+    if by is Dimension.PROGRAM:
+        return source.program_id, Program.name, [(Program, Program.id == source.program_id)]
+    if by in (Dimension.ORGANIZATION, Dimension.REFERRING_ORG):
+        provider = by is Dimension.ORGANIZATION
+        org = aliased(Organization, name="provider" if provider else "referring")
+        column = source.provider_org_id if provider else source.referring_org_id
+        return column, org.name, [(org, org.id == column)]
+    if by is Dimension.CATEGORY:
+        joins = [
+            (program_categories, program_categories.c.program_id == source.program_id),
+            (Category, Category.id == program_categories.c.category_id),
+        ]
+        return Category.code, Category.name, joins
+    return None
+
+
+def _shared_filters(filters: Filters, source) -> list:
+    """The filters that referrals and the daily tallies both hold, over `source`."""
+    clauses = []
+    if filters.program_id is not None:
+        clauses.append(source.program_id == filters.program_id)
+    if filters.organization_id is not None:
+        clauses.append(source.provider_org_id == filters.organization_id)
+    if filters.referring_org_id is not None:
+        clauses.append(source.referring_org_id == filters.referring_org_id)
+    if filters.category is not None:
+        clauses.append(source.program_id.in_(_category_programs(filters.category)))
+    return clauses
+
+
 def _select(
     filters: Filters,
     by: Dimension | None,
@@ -301,24 +337,11 @@ def _select(
     need_site = filters.zip is not None or by is Dimension.ZIP
     label = literal(None, type_=Category.name.type)
     joins: list[tuple[Any, Any, bool]] = []
-    if by is None:
-        key = literal("all")
-    elif by is Dimension.PROGRAM:
-        key, label, program = Referral.program_id, Program.name, True
-    elif by is Dimension.ORGANIZATION:
-        provider = aliased(Organization, name="provider")
-        key, label = Referral.provider_org_id, provider.name
-        joins.append((provider, provider.id == Referral.provider_org_id, False))
-    elif by is Dimension.REFERRING_ORG:
-        referring = aliased(Organization, name="referring")
-        key, label = Referral.referring_org_id, referring.name
-        joins.append((referring, referring.id == Referral.referring_org_id, False))
-    elif by is Dimension.CATEGORY:
-        key, label = Category.code, Category.name
-        joins.append(
-            (program_categories, program_categories.c.program_id == Referral.program_id, False)
-        )
-        joins.append((Category, Category.id == program_categories.c.category_id, False))
+    shared = _shared_grouping(by, Referral)
+    if shared is not None:
+        key, label, inner = shared
+        joins += [(target, on, False) for target, on in inner]
+        program = program and by is not Dimension.PROGRAM  # joined once, as the grouping
     elif by is Dimension.ROLE:
         key = Membership.role
         joins.append(
@@ -349,14 +372,7 @@ def _select(
         stmt = stmt.where(Referral.sent_at >= low)
     if high is not None:
         stmt = stmt.where(Referral.sent_at < high)
-    if filters.program_id is not None:
-        stmt = stmt.where(Referral.program_id == filters.program_id)
-    if filters.organization_id is not None:
-        stmt = stmt.where(Referral.provider_org_id == filters.organization_id)
-    if filters.referring_org_id is not None:
-        stmt = stmt.where(Referral.referring_org_id == filters.referring_org_id)
-    if filters.category is not None:
-        stmt = stmt.where(Referral.program_id.in_(_category_programs(filters.category)))
+    stmt = stmt.where(*_shared_filters(filters, Referral))
     if filters.role is not None:
         member = aliased(Membership, name="referring_member")
         stmt = stmt.where(
@@ -394,29 +410,15 @@ def _tallied(filters: Filters, by: Dimension | None) -> bool:
 def _tally_select(filters: Filters, by: Dimension | None, table, columns: list) -> Select:
     """SELECT key, label, columns FROM a table of daily tallies, filtered: the counterpart
     of _select for what the tallies hold (see _tallied)."""
-    label = literal(None, type_=Category.name.type)
-    stmt_joins: list[tuple[Any, Any]] = []
-    if by is None:
-        key = literal("all")
-    elif by is Dimension.PROGRAM:
-        key, label = table.program_id, Program.name
-        stmt_joins.append((Program, Program.id == table.program_id))
-    elif by is Dimension.ORGANIZATION:
-        provider = aliased(Organization, name="provider")
-        key, label = table.provider_org_id, provider.name
-        stmt_joins.append((provider, provider.id == table.provider_org_id))
-    elif by is Dimension.REFERRING_ORG:
-        referring = aliased(Organization, name="referring")
-        key, label = table.referring_org_id, referring.name
-        stmt_joins.append((referring, referring.id == table.referring_org_id))
-    elif by is Dimension.CATEGORY:
-        key, label = Category.code, Category.name
-        stmt_joins.append((program_categories, program_categories.c.program_id == table.program_id))
-        stmt_joins.append((Category, Category.id == program_categories.c.category_id))
-    elif _dialect() == "postgresql":
-        key = cast(func.date_trunc("week", table.day), Date)
-    else:
-        key = type_coerce(func.date(table.day, "weekday 0", "-6 days"), Date())
+    shared = _shared_grouping(by, table)
+    if shared is not None:
+        key, label, stmt_joins = shared
+    else:  # the week
+        label, stmt_joins = literal(None, type_=Category.name.type), []
+        if _dialect() == "postgresql":
+            key = cast(func.date_trunc("week", table.day), Date)
+        else:
+            key = type_coerce(func.date(table.day, "weekday 0", "-6 days"), Date())
     stmt = select(key.label("key"), label.label("label"), *columns).select_from(table)
     for target, on in stmt_joins:
         stmt = stmt.join(target, on)
@@ -425,14 +427,7 @@ def _tally_select(filters: Filters, by: Dimension | None, table, columns: list) 
         stmt = stmt.where(table.day >= first)
     if last is not None:
         stmt = stmt.where(table.day <= last)
-    if filters.program_id is not None:
-        stmt = stmt.where(table.program_id == filters.program_id)
-    if filters.organization_id is not None:
-        stmt = stmt.where(table.provider_org_id == filters.organization_id)
-    if filters.referring_org_id is not None:
-        stmt = stmt.where(table.referring_org_id == filters.referring_org_id)
-    if filters.category is not None:
-        stmt = stmt.where(table.program_id.in_(_category_programs(filters.category)))
+    stmt = stmt.where(*_shared_filters(filters, table))
     return stmt.group_by(key, label) if by is not None else stmt.group_by(key)
 
 

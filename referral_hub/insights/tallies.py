@@ -280,9 +280,10 @@ def _keep_in_step(session: Session, flush_context) -> None:
             keys |= _keys_of(obj)
         elif isinstance(obj, Ride):
             history = inspect(obj).attrs.referral_id.history
-            ride_referrals |= {i for i in (*history.added, *history.unchanged, *history.deleted)}
-            if obj.referral_id is not None:
-                ride_referrals.add(obj.referral_id)
+            found = {*history.added, *history.unchanged, *history.deleted} or {obj.referral_id}
+            ride_referrals |= found - {None}
+    if not (keys or ride_referrals or hours):
+        return
     connection = session.connection()
     if ride_referrals:
         rows = connection.execute(
